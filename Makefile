@@ -1,0 +1,47 @@
+# zublk: a ublk-compatible userspace block driver.
+#
+#   make deps     install build and test dependencies (Debian 12, root)
+#   make          build drv/zublk.ko and ramsrv/ramsrv
+#   make demo     boot the test kernel, compare a zublk RAM disk with brd
+#   make test     everything: deps, build, host tests, the in-guest suite
+#
+# KDIR selects the kernel tree the module is built against (default: the
+# running kernel's build tree if it exists, else the installed
+# bookworm-backports headers).  'make test' and 'make demo' always build
+# against the test kernel, since that is what they boot.
+
+KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
+	$(shell scripts/test-kernel kdir 2>/dev/null))
+TEST_KDIR = $(shell scripts/test-kernel kdir)
+
+all: deps
+	$(MAKE) build KDIR="$(KDIR)"
+
+deps:
+	@scripts/deps
+
+# Build without the deps check (for repeated builds).
+build: module userspace
+
+module:
+	$(MAKE) -C drv KDIR="$(KDIR)" W=1
+
+userspace:
+	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv; fi
+	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs; fi
+
+test-build: deps
+	$(MAKE) build KDIR="$(TEST_KDIR)"
+
+test: test-build
+	@tests/run
+
+demo: test-build
+	@tests/vm/run --mem 4G --hugepages 640 --timeout 600 -- scripts/demo-guest
+
+clean:
+	-$(MAKE) -C drv clean KDIR="$(KDIR)"
+	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
+	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
+
+.PHONY: all deps build module userspace test-build test demo clean
