@@ -4,6 +4,8 @@
 #   make          build drv/zublk.ko and ramsrv/ramsrv
 #   make demo     boot the test kernel, compare a zublk RAM disk with brd
 #   make test     everything: deps, build, host tests, the in-guest suite
+#   make bench    fio sweep in the guest (PRESET=quick|full), results/<stamp>/
+#   make perfcheck  quick sweep against bench/baseline.json (UPDATE=1 refreshes)
 #
 # KDIR selects the kernel tree the module is built against (default: the
 # running kernel's build tree if it exists, else the installed
@@ -39,9 +41,16 @@ test: test-build
 demo: test-build
 	@tests/vm/run --mem 4G --hugepages 640 --timeout 600 -- scripts/demo-guest
 
+PRESET ?= quick
+bench: test-build
+	bench/sweep --$(PRESET)
+
+perfcheck: test-build
+	bench/perfcheck $(if $(UPDATE),--update)
+
 clean:
 	-$(MAKE) -C drv clean KDIR="$(KDIR)"
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
 
-.PHONY: all deps build module userspace test-build test demo clean
+.PHONY: all deps build module userspace test-build test demo bench perfcheck clean
