@@ -31,6 +31,7 @@ module:
 userspace:
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs; fi
+	$(MAKE) -C tests/fuzz
 
 test-build: deps
 	$(MAKE) build KDIR="$(TEST_KDIR)"
@@ -52,5 +53,6 @@ clean:
 	-$(MAKE) -C drv clean KDIR="$(KDIR)"
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
+	$(MAKE) -C tests/fuzz clean
 
 .PHONY: all deps build module userspace test-build test demo bench perfcheck clean
