@@ -6,6 +6,7 @@
 #   make test     everything: deps, build, host tests, the in-guest suite
 #   make bench    fio sweep in the guest (PRESET=quick|full), results/<stamp>/
 #   make perfcheck  quick sweep against bench/baseline.json (UPDATE=1 refreshes)
+#   make stress   the stress group with long runs (STRESS_SECONDS=120)
 #
 # KDIR selects the kernel tree the module is built against (default: the
 # running kernel's build tree if it exists, else the installed
@@ -49,10 +50,14 @@ bench: test-build
 perfcheck: test-build
 	bench/perfcheck $(if $(UPDATE),--update)
 
+STRESS_SECONDS ?= 120
+stress: test-build
+	ZUBLK_STRESS_SECONDS=$(STRESS_SECONDS) ZUBLK_SUITE_TIMEOUT=7200 tests/run --no-host stress
+
 clean:
 	-$(MAKE) -C drv clean KDIR="$(KDIR)"
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
 	$(MAKE) -C tests/fuzz clean
 
-.PHONY: all deps build module userspace test-build test demo bench perfcheck clean
+.PHONY: all deps build module userspace test-build test demo bench perfcheck stress clean

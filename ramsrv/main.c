@@ -1,0 +1,621 @@
+// SPDX-License-Identifier: GPL-2.0
+/* ramsrv: command line: add, del, list, stats. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include "ramsrv.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+"usage: ramsrv add -t null|ram [--size SIZE] [--queues N] [--depth N] [--bs 512|4096]\n"
+"                  [--max-io SIZE] [--hugepages auto|on|off] [--backing PATH]\n"
+"                  [--ctrl PATH] [--id N] [--foreground]\n"
+"       ramsrv del --id N | --all\n"
+"       ramsrv list [--json]\n"
+"       ramsrv stats --id N [--json]\n"
+"       ramsrv --help\n"
+"\n"
+"A ublk-protocol server for RAM and null block devices.\n"
+"\n"
+"add  creates a device, prints \"ID /dev/...bID\" and returns once the block\n"
+"     device is live, leaving the server in the background (--foreground: stay).\n"
+"  -t, --target null|ram  null completes every request without touching data;\n"
+"                         ram keeps --size bytes (fresh store reads zeros)\n"
+"  -s, --size SIZE        device size, a multiple of --bs (K/M/G/T suffixes;\n"
+"                         default 1G, or the backing file's size)\n"
+"  -q, --queues N         hardware queues, one pinned thread each (1-64, default 1)\n"
+"  -d, --depth N          queue depth (1-4096, default 128)\n"
+"  -b, --bs 512|4096      logical block size (default 512)\n"
+"  -m, --max-io SIZE      largest request, 4K-32M (default 256K)\n"
+"  -H, --hugepages MODE   io buffers on 2 MiB hugepages: auto (fall back to\n"
+"                         normal pages with a warning; default), on (fail when\n"
+"                         none are free), off\n"
+"  -B, --backing PATH     ram store in this file on tmpfs or hugetlbfs, created or\n"
+"                         reused; its data outlives the server\n"
+"  -c, --ctrl PATH        control node (default /dev/zublk-control if present,\n"
+"                         else /dev/ublk-control)\n"
+"  -i, --id N             device id (default: the driver picks)\n"
+"  -f, --foreground       serve in the foreground until SIGTERM/SIGINT\n"
+"\n"
+"Memory: each queue's io buffers (depth x max-io) are allocated on the NUMA node\n"
+"of the CPUs the queue serves and backed by 2 MiB hugepages. The ram store uses\n"
+"hugepages when possible (else THP-advised pages) with an interleave policy\n"
+"across the nodes of the device's queues (preferred node with one node).\n"
+"\n"
+"del  stops and deletes a device and waits for its server to exit (a backing\n"
+"     file is synced when it returns). list and stats read /run/ramsrv/ID/.\n"
+"\n"
+"Environment: RAMSRV_SPIN=N polls a queue ring N times before sleeping\n"
+"(default 50, 0 = off). Manual: ramsrv(8).\n"
+"\n"
+"Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+
+static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ramsrv: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see ramsrv --help)\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+static void bad_opt(int argc, char **argv, int optopt_c)
+{
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+	if (optopt_c && optopt_c != '?' && strncmp(arg, "--", 2))
+		usage_err("unknown or incomplete option '-%c'", optopt_c);
+	usage_err("unknown or incomplete option '%s'", arg);
+}
+
+static unsigned int opt_uint(const char *name, const char *v, unsigned long max)
+{
+	unsigned long n;
+
+	if (rs_parse_uint(v, max, &n) < 0)
+		usage_err("%s '%s': not a number in range 0-%lu", name, v, max);
+	return (unsigned int)n;
+}
+
+static uint64_t opt_size(const char *name, const char *v)
+{
+	uint64_t n;
+
+	if (rs_parse_size(v, &n) < 0)
+		usage_err("%s '%s': not a size (e.g. 4096, 64K, 1G)", name, v);
+	return n;
+}
+
+static const char *default_ctrl(void)
+{
+	return access("/dev/zublk-control", F_OK) == 0 ? "/dev/zublk-control" :
+							 "/dev/ublk-control";
+}
+
+static bool pid_alive(int pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	bool alive = false;
+
+	if (pid <= 0 || kill(pid, 0) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f)) {
+		p = strrchr(buf, ')');
+		alive = strstr(buf, "(ramsrv)") && p && p[1] == ' ' &&
+			p[2] != 'Z' && p[2] != 'X';
+	}
+	fclose(f);
+	return alive;
+}
+
+static const char *state_name(const struct rs_state *st)
+{
+	if (!pid_alive(st->pid))
+		return "dead";
+	switch (st->state) {
+	case RS_ST_STARTING: return "starting";
+	case RS_ST_LIVE: return "live";
+	case RS_ST_STOPPING: return "stopping";
+	case RS_ST_STOPPED: return "stopped";
+	}
+	return "unknown";
+}
+
+/* numeric entries of /run/ramsrv, sorted */
+static int list_ids(int *ids, int max)
+{
+	struct dirent *de;
+	DIR *dir = opendir(RS_STATE_DIR);
+	int n = 0, i, j;
+
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir)) && n < max) {
+		unsigned long v;
+
+		if (rs_parse_uint(de->d_name, RS_MAX_DEV_ID, &v) == 0)
+			ids[n++] = (int)v;
+	}
+	closedir(dir);
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+			int t = ids[j];
+
+			ids[j] = ids[j - 1];
+			ids[j - 1] = t;
+		}
+	return n;
+}
+
+/* ---------------- add ---------------- */
+static int cmd_add(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "target", required_argument, NULL, 't' },
+		{ "size", required_argument, NULL, 's' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "depth", required_argument, NULL, 'd' },
+		{ "bs", required_argument, NULL, 'b' },
+		{ "max-io", required_argument, NULL, 'm' },
+		{ "hugepages", required_argument, NULL, 'H' },
+		{ "backing", required_argument, NULL, 'B' },
+		{ "ctrl", required_argument, NULL, 'c' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct rs_dev dev;
+	struct rs_opts *o = &dev.opts;
+	char msg[256], buf[600];
+	uint64_t v;
+	int c, pfd[2], status;
+	pid_t pid;
+	ssize_t n, got = 0;
+
+	rs_opts_default(o);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "t:s:q:d:b:m:H:B:c:i:fh", lo, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (strlen(optarg) >= sizeof(o->target))
+				usage_err("unknown target '%s'", optarg);
+			strcpy(o->target, optarg);
+			break;
+		case 's':
+			o->size = opt_size("--size", optarg);
+			o->size_set = true;
+			break;
+		case 'q': o->queues = opt_uint("--queues", optarg, 65535); break;
+		case 'd': o->depth = opt_uint("--depth", optarg, 65535); break;
+		case 'b': o->bs = opt_uint("--bs", optarg, 1U << 20); break;
+		case 'm':
+			v = opt_size("--max-io", optarg);
+			if (v > RS_MAX_MAX_IO)
+				usage_err("--max-io %s: larger than 32M", optarg);
+			o->max_io = (unsigned int)v;
+			break;
+		case 'H':
+			if (!strcmp(optarg, "auto"))
+				o->huge = RS_HUGE_AUTO;
+			else if (!strcmp(optarg, "on"))
+				o->huge = RS_HUGE_ON;
+			else if (!strcmp(optarg, "off"))
+				o->huge = RS_HUGE_OFF;
+			else
+				usage_err("--hugepages '%s': use auto, on or off", optarg);
+			break;
+		case 'B':
+			if (strlen(optarg) >= sizeof(o->backing))
+				usage_err("--backing: path too long");
+			strcpy(o->backing, optarg);
+			break;
+		case 'c':
+			if (strlen(optarg) >= sizeof(o->ctrl))
+				usage_err("--ctrl: path too long");
+			strcpy(o->ctrl, optarg);
+			break;
+		case 'i': o->id = (int)opt_uint("--id", optarg, RS_MAX_DEV_ID); break;
+		case 'f': o->foreground = true; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: bad_opt(argc, argv, optopt);
+		}
+	}
+	if (optind < argc)
+		usage_err("add: unexpected argument '%s'", argv[optind]);
+	if (!o->target[0])
+		usage_err("add: -t null|ram is required");
+	if (rs_opts_validate(o, msg, sizeof(msg)) < 0)
+		usage_err("%s", msg);
+	if (!o->ctrl[0])
+		strcpy(o->ctrl, default_ctrl());
+	if (o->backing[0] && o->backing[0] != '/') {
+		/* the server runs in / : make the backing path absolute */
+		char cwd[4096], abs[sizeof(o->backing)];
+
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(abs, sizeof(abs), "%s/%s", cwd, o->backing) >= (int)sizeof(abs))
+			usage_err("--backing: path too long");
+		strcpy(o->backing, abs);
+	}
+	if (rs_dev_paths(o->ctrl, 0, NULL, 0, NULL, 0) < 0)
+		usage_err("--ctrl %s: expected a path ending in -control", o->ctrl);
+
+	/* runtime checks that need no device: fail before creating anything */
+	if (access(o->ctrl, F_OK) < 0) {
+		fprintf(stderr, "ramsrv: no control node %s (is the %s module loaded?)\n",
+			o->ctrl, strstr(o->ctrl, "zublk") ? "zublk" : "ublk_drv");
+		return 1;
+	}
+	if (o->huge == RS_HUGE_ON && rs_free_hugepages() == 0) {
+		fprintf(stderr, "ramsrv: --hugepages on: no free 2 MiB hugepages (see /proc/sys/vm/nr_hugepages)\n");
+		return 1;
+	}
+	if (o->id >= 0) {
+		struct rs_state *st;
+
+		if (rs_state_open(o->id, &st) == 0) {
+			bool alive = pid_alive(st->pid);
+
+			rs_state_close(st);
+			if (alive) {
+				fprintf(stderr, "ramsrv: device id %d is already in use\n",
+					o->id);
+				return 1;
+			}
+		}
+	}
+
+	if (o->foreground)
+		return rs_serve(&dev, -1) < 0 ? 1 : 0;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		perror("ramsrv: pipe");
+		return 1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("ramsrv: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+
+		close(pfd[0]);
+		setsid();
+		if (chdir("/") < 0)
+			_exit(1);
+		if (nul >= 0) {
+			dup2(nul, STDIN_FILENO);
+			dup2(nul, STDOUT_FILENO);
+			close(nul);
+		}
+		rs_quiet = true;	/* errors travel through the pipe */
+		_exit(rs_serve(&dev, pfd[1]) < 0 ? 1 : 0);
+	}
+	close(pfd[1]);
+	while (got < (ssize_t)sizeof(buf) - 1) {
+		n = read(pfd[0], buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+		if (memchr(buf, '\n', (size_t)got))
+			break;
+	}
+	close(pfd[0]);
+	buf[got] = '\0';
+	if (!strncmp(buf, "OK ", 3)) {
+		fputs(buf + 3, stdout);
+		return 0;
+	}
+	waitpid(pid, &status, 0);
+	if (!strncmp(buf, "E ", 2)) {
+		fprintf(stderr, "ramsrv: %s", buf + 2);
+		if (!strchr(buf, '\n'))
+			fputc('\n', stderr);
+	} else {
+		fprintf(stderr, "ramsrv: server exited during setup (status %d)\n",
+			status);
+	}
+	return 1;
+}
+
+/* ---------------- del ---------------- */
+static int pidfd_open_(int pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Delete a device whose server is gone (e.g. killed with SIGKILL). */
+static int del_orphan(int id, const char *ctrl_path)
+{
+	struct rs_ctrl c;
+	int ret;
+
+	if (rs_ctrl_open(&c, ctrl_path) < 0)
+		return 1;
+	(void)rs_ctrl_stop(&c, id);
+	ret = rs_ctrl_del(&c, id);
+	rs_ctrl_close(&c);
+	if (ret < 0 && ret != -ENODEV && ret != -ENOENT) {
+		fprintf(stderr, "ramsrv: dev %d: DEL_DEV: %s\n", id, strerror(-ret));
+		return 1;
+	}
+	rs_state_remove(id);
+	return 0;
+}
+
+static int del_one(int id, int timeout_s)
+{
+	struct rs_state *st;
+	char ctrl[128];
+	int pid, pfd, ret;
+	struct pollfd p;
+
+	ret = rs_state_open(id, &st);
+	if (ret < 0) {
+		fprintf(stderr, "ramsrv: no ramsrv device %d\n", id);
+		return 1;
+	}
+	pid = st->pid;
+	snprintf(ctrl, sizeof(ctrl), "%s", st->ctrl);
+	rs_state_close(st);
+	if (!pid_alive(pid))
+		return del_orphan(id, ctrl);
+	pfd = pidfd_open_(pid);
+	if (kill(pid, SIGTERM) < 0 && errno != ESRCH) {
+		fprintf(stderr, "ramsrv: dev %d: signal server %d: %s\n", id, pid,
+			strerror(errno));
+		if (pfd >= 0)
+			close(pfd);
+		return 1;
+	}
+	if (pfd >= 0) {
+		p.fd = pfd;
+		p.events = POLLIN;
+		do {
+			ret = poll(&p, 1, timeout_s * 1000);
+		} while (ret < 0 && errno == EINTR);
+		close(pfd);
+		if (ret == 0) {
+			fprintf(stderr, "ramsrv: dev %d: server %d did not exit within %d s\n",
+				id, pid, timeout_s);
+			return 1;
+		}
+	} else {
+		int i;
+
+		for (i = 0; i < timeout_s * 20 && pid_alive(pid); i++)
+			usleep(50000);
+	}
+	/* the server removes its state dir last; if it is still here it died */
+	if (rs_state_open(id, &st) == 0) {
+		rs_state_close(st);
+		return del_orphan(id, ctrl);
+	}
+	return 0;
+}
+
+static int cmd_del(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ids[1024], n = 0, c, i, rc = 0, timeout = 120;
+	bool all = false;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "i:ah", lo, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (n >= 1024)
+				usage_err("del: too many ids");
+			ids[n++] = (int)opt_uint("--id", optarg, RS_MAX_DEV_ID);
+			break;
+		case 'a': all = true; break;
+		case 'T': timeout = (int)opt_uint("--timeout", optarg, 86400); break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: bad_opt(argc, argv, optopt);
+		}
+	}
+	if (optind < argc)
+		usage_err("del: unexpected argument '%s'", argv[optind]);
+	if (all == !!n)
+		usage_err("del: give --id N or --all");
+	if (all)
+		n = list_ids(ids, 1024);
+	for (i = 0; i < n; i++)
+		rc |= del_one(ids[i], timeout);
+	return rc;
+}
+
+/* ---------------- list / stats ---------------- */
+static void print_list(const struct rs_state *st, bool json, bool first)
+{
+	unsigned int i;
+
+	if (!json) {
+		printf("%-4d %-5s %14llu %6u %5u %7d %-8s %s\n", st->dev_id,
+		       st->target, (unsigned long long)st->size, st->nr_queues,
+		       st->depth, st->pid, state_name(st), st->bdev);
+		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
+			printf("     q%-3u cpus %-8s node %d buf %s\n", i,
+			       st->q[i].cpus, st->q[i].node,
+			       st->q[i].huge ? "hugepage" : "normal");
+		return;
+	}
+	printf("%s\n  {\"id\": %d, \"target\": \"%s\", \"size\": %llu, \"queues\": %u, "
+	       "\"depth\": %u, \"bs\": %u, \"max_io\": %u, \"pid\": %d, "
+	       "\"state\": \"%s\", \"bdev\": \"%s\", \"ctrl\": \"%s\", "
+	       "\"backing\": \"%s\", \"store\": \"%s\", \"store_policy\": \"%s\", \"copy\": \"%s\",\n"
+	       "   \"queue\": [",
+	       first ? "" : ",", st->dev_id, st->target,
+	       (unsigned long long)st->size, st->nr_queues, st->depth, st->bs,
+	       st->max_io, st->pid, state_name(st), st->bdev, st->ctrl,
+	       st->backing, st->store_huge ? "hugepage" : "normal",
+	       st->store_policy, st->copy);
+	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
+		printf("%s\n     {\"q\": %u, \"cpus\": \"%s\", \"node\": %d, "
+		       "\"want_node\": %d, \"buf\": \"%s\", \"buf_addr\": \"0x%llx\", "
+		       "\"buf_len\": %llu, \"tid\": %u}", i ? "," : "", i,
+		       st->q[i].cpus, st->q[i].node, st->q[i].want_node,
+		       st->q[i].huge ? "hugepage" : "normal",
+		       (unsigned long long)st->q[i].buf_addr,
+		       (unsigned long long)st->q[i].buf_len, st->q[i].tid);
+	printf("]}");
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ids[1024], n, i, c, shown = 0;
+	bool json = false;
+	struct rs_state *st;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "jh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: bad_opt(argc, argv, optopt);
+		}
+	}
+	if (optind < argc)
+		usage_err("list: unexpected argument '%s'", argv[optind]);
+	n = list_ids(ids, 1024);
+	if (json)
+		printf("[");
+	else
+		printf("%-4s %-5s %14s %6s %5s %7s %-8s %s\n", "ID", "TGT",
+		       "SIZE", "QUEUES", "DEPTH", "PID", "STATE", "BDEV");
+	for (i = 0; i < n; i++) {
+		if (rs_state_open(ids[i], &st) < 0)
+			continue;
+		print_list(st, json, !shown++);
+		rs_state_close(st);
+	}
+	if (json)
+		printf("%s]\n", shown ? "\n" : "");
+	return 0;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rs_state *st;
+	bool json = false;
+	int id = -1, c;
+	unsigned int i;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "i:jh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'i': id = (int)opt_uint("--id", optarg, RS_MAX_DEV_ID); break;
+		case 'j': json = true; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: bad_opt(argc, argv, optopt);
+		}
+	}
+	if (optind < argc)
+		usage_err("stats: unexpected argument '%s'", argv[optind]);
+	if (id < 0)
+		usage_err("stats: --id N is required");
+	if (rs_state_open(id, &st) < 0) {
+		fprintf(stderr, "ramsrv: no ramsrv device %d\n", id);
+		return 1;
+	}
+	if (json)
+		printf("{\"id\": %d, \"state\": \"%s\", \"queue\": [", id,
+		       state_name(st));
+	else
+		printf("dev %d (%s, %s)\n%-4s %12s %14s %10s %10s %10s %12s\n", id,
+		       st->target, state_name(st), "Q", "REQS", "BYTES",
+		       "ENTERS", "CQE/ENTER", "CQE/SLEEP", "COPY_NS/IO");
+	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
+		const struct rs_qstate *q = &st->q[i];
+		uint64_t reqs = q->reqs, enters = q->enters, cqes = q->cqes;
+		double per = enters ? (double)cqes / (double)enters : 0;
+		double ns = reqs ? (double)q->copy_ns / (double)reqs : 0;
+		double persl = q->sleeps ? (double)cqes / (double)q->sleeps : 0;
+
+		if (json)
+			printf("%s\n  {\"q\": %u, \"requests\": %llu, \"bytes\": %llu, "
+			       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
+			       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
+			       "\"copy_ns_per_io\": %.1f}", i ? "," : "", i,
+			       (unsigned long long)reqs,
+			       (unsigned long long)q->bytes,
+			       (unsigned long long)enters,
+			       (unsigned long long)q->sleeps,
+			       (unsigned long long)cqes, per, persl, ns);
+		else
+			printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f\n", i,
+			       (unsigned long long)reqs,
+			       (unsigned long long)q->bytes,
+			       (unsigned long long)enters, per, persl, ns);
+	}
+	if (json)
+		printf("\n]}\n");
+	rs_state_close(st);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2)
+		usage_err("missing command (add, del, list, stats)");
+	cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	argv++;
+	argc--;
+	if (!strcmp(cmd, "add"))
+		return cmd_add(argc, argv);
+	if (!strcmp(cmd, "del"))
+		return cmd_del(argc, argv);
+	if (!strcmp(cmd, "list"))
+		return cmd_list(argc, argv);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(argc, argv);
+	usage_err("unknown command '%s'", cmd);
+}

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+/* ramsrv: one thread per queue: fetch, handle, commit-and-fetch, batched. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <liburing.h>
+#include "ramsrv.h"
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
+		    unsigned int legacy_op, unsigned int tag, int result)
+{
+	struct rs_dev *d = q->dev;
+	struct ublksrv_io_cmd *cmd = (struct ublksrv_io_cmd *)sqe->cmd;
+	unsigned int op;
+
+	if (legacy_op == UBLK_IO_FETCH_REQ)
+		op = d->ioctl_io ? UBLK_U_IO_FETCH_REQ : UBLK_IO_FETCH_REQ;
+	else
+		op = d->ioctl_io ? UBLK_U_IO_COMMIT_AND_FETCH_REQ :
+				   UBLK_IO_COMMIT_AND_FETCH_REQ;
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = 0;			/* registered file index */
+	sqe->flags = IOSQE_FIXED_FILE;
+	sqe->cmd_op = op;
+	cmd->q_id = (uint16_t)q->q_id;
+	cmd->tag = (uint16_t)tag;
+	cmd->result = result;
+	cmd->addr = (uint64_t)(uintptr_t)((char *)q->buf.addr +
+					 (size_t)tag * d->max_io);
+	sqe->user_data = rs_ud_pack(tag, legacy_op == UBLK_IO_FETCH_REQ ?
+				    RS_UD_OP_FETCH : RS_UD_OP_COMMIT);
+}
+
+static int ring_init(struct io_uring *ring, unsigned int entries)
+{
+	static const unsigned int try_flags[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN,
+		0,
+	};
+	struct io_uring_params p;
+	const char *env = getenv("RAMSRV_RING");
+	unsigned int i = 0;
+	int ret = -EINVAL;
+
+	/* tuning knob: RAMSRV_RING=defer|coop|plain picks the first flags tried */
+	if (env && !strcmp(env, "coop"))
+		i = 1;
+	else if (env && !strcmp(env, "plain"))
+		i = 2;
+	for (; i < sizeof(try_flags) / sizeof(try_flags[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		p.flags = try_flags[i];
+		ret = io_uring_queue_init_params(entries, ring, &p);
+		if (ret == 0)
+			return 0;
+	}
+	return ret;
+}
+
+static void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *queue_thread(void *arg)
+{
+	struct rs_queue *q = arg;
+	struct rs_dev *d = q->dev;
+	struct rs_qstate *st = q->st;
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	char who[48];
+	sigset_t set;
+	unsigned int tag, head, n;
+	int inflight, ret;
+	size_t blen = (size_t)d->depth * d->max_io;
+
+	snprintf(who, sizeof(who), "dev %d q %d", d->info.dev_id, q->q_id);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (sched_setaffinity(0, sizeof(q->cpus), &q->cpus) < 0)
+		rs_warn("%s: cannot pin to cpus %s: %s", who, st->cpus,
+			strerror(errno));
+	st->tid = (uint32_t)gettid();
+
+	ret = rs_buf_alloc(&q->buf, blen, q->node, d->opts.huge, who);
+	if (ret < 0)
+		goto fail;
+	st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
+	st->buf_len = q->buf.len;
+	st->huge = q->buf.huge;
+	st->node = q->buf.node;
+
+	ret = ring_init(&ring, d->depth);
+	if (ret < 0) {
+		rs_err("%s: io_uring setup (%u entries): %s", who, d->depth,
+		       strerror(-ret));
+		goto fail_buf;
+	}
+	ret = io_uring_register_files(&ring, &q->cdev_fd, 1);
+	if (ret < 0) {
+		rs_err("%s: register %s: %s", who, d->cdev, strerror(-ret));
+		goto fail_ring;
+	}
+	for (tag = 0; tag < d->depth; tag++) {
+		sqe = io_uring_get_sqe(&ring);
+		prep_io(q, sqe, UBLK_IO_FETCH_REQ, tag, -1);
+	}
+	ret = io_uring_submit(&ring);
+	if (ret != (int)d->depth) {
+		rs_err("%s: submitting %u FETCH_REQ: %s", who, d->depth,
+		       ret < 0 ? strerror(-ret) : "short submit");
+		ret = ret < 0 ? ret : -EIO;
+		goto fail_ring;
+	}
+	/* a FETCH_REQ the driver refused completes at once: look for one */
+	if (io_uring_peek_cqe(&ring, &cqe) == 0 && cqe->res < 0) {
+		ret = cqe->res;
+		rs_err("%s tag %u: FETCH_REQ: %s", who, rs_ud_tag(cqe->user_data),
+		       strerror(-ret));
+		goto fail_ring;
+	}
+	q->setup_ret = 0;
+	sem_post(&q->ready);
+
+	inflight = (int)d->depth;
+	while (inflight > 0) {
+		uint64_t t0, bytes = 0, reqs = 0;
+		unsigned int spin;
+
+		/*
+		 * Adaptive poll (RAMSRV_SPIN, default 50): submit and run task
+		 * work without sleeping up to N times before blocking.
+		 */
+		ret = 0;
+		for (spin = 0; spin < d->spin && !io_uring_cq_ready(&ring); spin++) {
+			ret = io_uring_submit_and_get_events(&ring);
+			st->enters++;
+			if (ret < 0)
+				break;
+		}
+		if (!io_uring_cq_ready(&ring) || io_uring_sq_ready(&ring)) {
+			ret = io_uring_submit_and_wait(&ring, 1);
+			st->enters++;
+			st->sleeps++;
+		} else {
+			ret = 0;
+		}
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			rs_err("%s: io_uring_enter: %s", who, strerror(-ret));
+			break;		/* main thread stops the device */
+		}
+		if (d->abort_now)
+			break;
+		n = 0;
+		t0 = now_ns();
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			const struct ublksrv_io_desc *iod;
+			int res = cqe->res;
+
+			n++;
+			tag = rs_ud_tag(cqe->user_data);
+			if (res == UBLK_IO_RES_ABORT) {
+				inflight--;
+				continue;
+			}
+			if (res < 0 || tag >= d->depth) {
+				rs_warn("%s tag %u: command failed: %s", who,
+					tag, strerror(-res));
+				inflight--;
+				continue;
+			}
+			iod = &q->descs[tag];
+			res = d->tgt->handle(d, q->q_id, iod,
+					     (char *)q->buf.addr +
+					     (size_t)tag * d->max_io);
+			reqs++;
+			if (res > 0)
+				bytes += (uint64_t)res;
+			sqe = io_uring_get_sqe(&ring);
+			if (!sqe) {	/* cannot happen: one SQE per tag */
+				io_uring_submit(&ring);
+				sqe = io_uring_get_sqe(&ring);
+			}
+			prep_io(q, sqe, UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res);
+		}
+		io_uring_cq_advance(&ring, n);
+		if (reqs)
+			st->copy_ns += now_ns() - t0;
+		st->cqes += n;
+		st->reqs += reqs;
+		st->bytes += bytes;
+	}
+	/* all commands gone without a stop from us: the driver dropped the queue */
+	if (!d->stopping)
+		kill(getpid(), SIGUSR1);
+	io_uring_queue_exit(&ring);
+	return NULL;
+
+fail_ring:
+	io_uring_queue_exit(&ring);
+fail_buf:
+	rs_buf_free(&q->buf);
+fail:
+	q->setup_ret = ret;
+	sem_post(&q->ready);
+	return NULL;
+}
+
+int rs_queue_start(struct rs_queue *q)
+{
+	struct rs_dev *d = q->dev;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t stride = ((size_t)UBLK_MAX_QUEUE_DEPTH *
+			 sizeof(struct ublksrv_io_desc) + pg - 1) & ~(pg - 1);
+	struct sigaction sa;
+	void *p;
+	int ret;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = noop_handler;	/* no SA_RESTART: wakes io_uring_enter */
+	sigaction(SIGUSR2, &sa, NULL);
+
+	q->cdev_fd = d->cdev_fd;	/* the char device opens only once */
+	q->descs_len = ((size_t)d->depth * sizeof(struct ublksrv_io_desc) +
+			pg - 1) & ~(pg - 1);
+	p = mmap(NULL, q->descs_len, PROT_READ, MAP_SHARED | MAP_POPULATE,
+		 q->cdev_fd, UBLKSRV_CMD_BUF_OFFSET + (off_t)q->q_id * stride);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		rs_err("dev %d q %d: mmap descriptors: %s", d->info.dev_id,
+		       q->q_id, strerror(errno));
+		q->cdev_fd = -1;
+		return ret;
+	}
+	q->descs = p;
+	sem_init(&q->ready, 0, 0);
+	ret = pthread_create(&q->thread, NULL, queue_thread, q);
+	if (ret) {
+		rs_err("dev %d q %d: pthread_create: %s", d->info.dev_id,
+		       q->q_id, strerror(ret));
+		goto fail;
+	}
+	q->started = true;
+	while (sem_wait(&q->ready) < 0 && errno == EINTR)
+		;
+	if (q->setup_ret < 0) {
+		pthread_join(q->thread, NULL);
+		q->started = false;
+		ret = q->setup_ret;
+		goto fail;
+	}
+	return 0;
+fail:
+	munmap((void *)q->descs, q->descs_len);
+	q->descs = NULL;
+	q->cdev_fd = -1;
+	return ret;
+}
+
+void rs_queue_kick(struct rs_queue *q)
+{
+	if (q->started)
+		pthread_kill(q->thread, SIGUSR2);
+}
+
+/* join the thread and drop everything that pins /dev/ublkcN */
+void rs_queue_join(struct rs_queue *q)
+{
+	if (q->started) {
+		pthread_join(q->thread, NULL);
+		q->started = false;
+	}
+	rs_buf_free(&q->buf);
+	if (q->descs)
+		munmap((void *)q->descs, q->descs_len);
+	q->descs = NULL;
+	q->cdev_fd = -1;
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ramsrv: a ublk-protocol userspace server with RAM and null targets.
+ * Shared declarations.
+ */
+#ifndef RAMSRV_H
+#define RAMSRV_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sched.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <linux/ublk_cmd.h>
+
+#define RS_MAX_QUEUES		64
+#define RS_MAX_DEPTH		UBLK_MAX_QUEUE_DEPTH
+#define RS_HUGEPAGE_SIZE	(2UL << 20)
+#define RS_STATE_DIR		"/run/ramsrv"
+#define RS_DEF_DEPTH		128
+#define RS_DEF_MAX_IO		(256U << 10)
+#define RS_MAX_MAX_IO		(32U << 20)
+#define RS_DEF_SIZE		(1ULL << 30)
+#define RS_DEF_SPIN		50	/* polls before sleeping, RAMSRV_SPIN */
+#define RS_MAX_DEV_ID		((1U << 20) - 1)
+
+enum rs_huge { RS_HUGE_AUTO, RS_HUGE_ON, RS_HUGE_OFF };
+
+/* ---- options (cli.c / util.c) ---- */
+struct rs_opts {
+	char target[16];	/* "null" or "ram" */
+	uint64_t size;		/* bytes, 0 = default */
+	bool size_set;
+	unsigned int queues;
+	unsigned int depth;
+	unsigned int bs;
+	unsigned int max_io;
+	enum rs_huge huge;
+	char backing[256];
+	char ctrl[128];
+	int id;			/* -1 = any */
+	bool foreground;
+};
+
+/* ---- pure helpers (util.c, unit tested) ---- */
+int rs_parse_size(const char *s, uint64_t *out);
+int rs_parse_uint(const char *s, unsigned long max, unsigned long *out);
+void rs_opts_default(struct rs_opts *o);
+/* Validate option values; on error returns -EINVAL and fills msg. */
+int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len);
+/* /dev/<prefix>-control -> /dev/<prefix>cN and /dev/<prefix>bN. */
+int rs_dev_paths(const char *ctrl, int id, char *cdev, size_t clen,
+		 char *bdev, size_t blen);
+/* Pick the node serving most of the CPUs in @mask; cpu_node maps cpu->node
+ * (-1 = unknown). Returns 0 when nothing is known. */
+int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus);
+int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len);
+
+/* user_data packing for queue ring CQEs */
+#define RS_UD_OP_FETCH	1U
+#define RS_UD_OP_COMMIT	2U
+static inline uint64_t rs_ud_pack(unsigned int tag, unsigned int op)
+{
+	return ((uint64_t)op << 16) | (tag & 0xffffU);
+}
+static inline unsigned int rs_ud_tag(uint64_t ud) { return ud & 0xffffU; }
+static inline unsigned int rs_ud_op(uint64_t ud) { return (ud >> 16) & 0xffU; }
+
+/* ---- logging (util.c) ---- */
+extern char rs_last_err[256];
+extern bool rs_quiet;
+void rs_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- shared state file (/run/ramsrv/<id>/state) ---- */
+#define RS_STATE_MAGIC	0x72616d7372763031ULL	/* "ramsrv01" */
+enum rs_dev_state { RS_ST_STARTING = 1, RS_ST_LIVE, RS_ST_STOPPING, RS_ST_STOPPED };
+
+struct rs_qstate {
+	/* written by the queue thread only */
+	uint64_t reqs;
+	uint64_t bytes;
+	uint64_t enters;
+	uint64_t cqes;
+	uint64_t copy_ns;
+	uint64_t sleeps;	/* enters that waited for a CQE */
+	/* fixed after setup */
+	int32_t node;		/* NUMA node of the buffers (-1 unknown) */
+	int32_t want_node;	/* node chosen from the queue's CPUs */
+	uint32_t huge;		/* 1 = hugepage buffers */
+	uint32_t tid;
+	uint64_t buf_addr;
+	uint64_t buf_len;
+	char cpus[64];
+	char pad[48];
+} __attribute__((aligned(64)));
+
+struct rs_state {
+	uint64_t magic;
+	int32_t dev_id;
+	int32_t pid;
+	uint32_t state;
+	uint32_t nr_queues;
+	uint32_t depth;
+	uint32_t bs;
+	uint32_t max_io;
+	uint32_t store_huge;	/* ram store on hugepages */
+	uint64_t size;
+	char target[16];
+	char ctrl[128];
+	char bdev[64];
+	char backing[256];
+	char store_policy[32];
+	char copy[48];
+	struct rs_qstate q[RS_MAX_QUEUES];
+};
+
+int rs_state_create(int id, struct rs_state **out);
+int rs_state_open(int id, struct rs_state **out);	/* read-only */
+void rs_state_close(struct rs_state *st);
+void rs_state_remove(int id);
+
+/* ---- control (ctrl.c) ---- */
+struct rs_ctrl {
+	int fd;
+	bool ioctl_enc;
+	uint64_t features;
+	void *ring;		/* struct io_uring * */
+};
+int rs_ctrl_open(struct rs_ctrl *c, const char *path);
+void rs_ctrl_close(struct rs_ctrl *c);
+int rs_ctrl_add(struct rs_ctrl *c, struct ublksrv_ctrl_dev_info *info);
+int rs_ctrl_set_params(struct rs_ctrl *c, int id, struct ublk_params *p);
+int rs_ctrl_get_affinity(struct rs_ctrl *c, int id, int q, cpu_set_t *set);
+int rs_ctrl_start(struct rs_ctrl *c, int id, int pid);
+int rs_ctrl_stop(struct rs_ctrl *c, int id);
+int rs_ctrl_del(struct rs_ctrl *c, int id);
+int rs_ctrl_get_info(struct rs_ctrl *c, int id, struct ublksrv_ctrl_dev_info *info);
+
+/* ---- targets ---- */
+struct rs_dev;
+struct target_ops {
+	const char *name;
+	/* set up the store; fill attrs for SET_PARAMS */
+	int (*init)(struct rs_dev *d);
+	/* handle one request; returns result for COMMIT (bytes or -errno) */
+	int (*handle)(struct rs_dev *d, int q, const struct ublksrv_io_desc *iod,
+		      void *buf);
+	/* flush everything to the backing (on exit) */
+	void (*fini)(struct rs_dev *d);
+};
+extern const struct target_ops tgt_null_ops;
+extern const struct target_ops tgt_ram_ops;
+
+/* ---- data copy (copy.c) ---- */
+const char *rs_copy_init(void);	/* pick the faster copy; returns a description */
+void rs_copy(void *dst, const void *src, size_t len);
+
+/* ---- buffers (buf.c) ---- */
+struct rs_buf {
+	void *addr;
+	size_t len;
+	bool huge;
+	int node;
+};
+int rs_buf_alloc(struct rs_buf *b, size_t len, int node, enum rs_huge huge,
+		 const char *who);
+void rs_buf_free(struct rs_buf *b);
+int rs_addr_node(void *addr);
+int rs_cpu_node(int cpu);
+int rs_free_hugepages(void);
+extern int rs_huge_warned;	/* one fallback warning per server */
+
+/* ---- device / queues (queue.c, dev.c) ---- */
+struct rs_queue {
+	struct rs_dev *dev;
+	int q_id;
+	int cdev_fd;
+	const struct ublksrv_io_desc *descs;
+	size_t descs_len;
+	struct rs_buf buf;
+	cpu_set_t cpus;
+	int node;
+	struct rs_qstate *st;
+	pthread_t thread;
+	int setup_ret;		/* result of ring setup + fetches */
+	bool started;
+	sem_t ready;
+};
+
+struct rs_dev {
+	struct rs_opts opts;
+	struct rs_ctrl ctrl;
+	struct ublksrv_ctrl_dev_info info;
+	const struct target_ops *tgt;
+	struct rs_state *st;
+	struct rs_queue q[RS_MAX_QUEUES];
+	unsigned int nr_queues;
+	unsigned int depth;
+	unsigned int max_io;
+	uint64_t size;
+	char cdev[64];
+	char bdev[64];
+	int cdev_fd;
+	/* target private */
+	void *store;
+	size_t store_len;
+	bool store_huge;
+	int backing_fd;
+	bool backing_durable;	/* backing on a real fs: flush = msync */
+	uint32_t attrs;		/* UBLK_ATTR_* */
+	bool ioctl_io;		/* ioctl-encoded IO opcodes */
+	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping */
+	volatile int stopping;	/* main thread is stopping the device */
+	volatile int abort_now;	/* queue threads: leave the loop on EINTR */
+	int nodes[RS_MAX_QUEUES];
+	int nr_nodes;
+};
+
+int rs_queue_start(struct rs_queue *q);	/* spawn thread, wait for fetches */
+void rs_queue_join(struct rs_queue *q);
+void rs_queue_kick(struct rs_queue *q);
+
+int rs_serve(struct rs_dev *d, int live_fd);
+
+#endif

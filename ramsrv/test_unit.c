@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+/* ramsrv: host-side unit tests of the pure helpers. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "ramsrv.h"
+
+static int failed;
+
+#define CHECK(name, cond, ...) do {					\
+	if (cond) {							\
+		printf("PASS %s\n", name);				\
+	} else {							\
+		printf("FAIL %s: ", name);				\
+		printf(__VA_ARGS__);					\
+		printf("\n");						\
+		failed++;						\
+	}								\
+} while (0)
+
+static void test_size(void)
+{
+	static const struct { const char *s; int ret; uint64_t v; } t[] = {
+		{ "4096", 0, 4096 }, { "64K", 0, 65536 }, { "64k", 0, 65536 },
+		{ "1M", 0, 1 << 20 }, { "2G", 0, 2ULL << 30 }, { "1T", 0, 1ULL << 40 },
+		{ "1GiB", 0, 1ULL << 30 }, { "0", 0, 0 }, { "", -EINVAL, 0 },
+		{ "abc", -EINVAL, 0 }, { "-1", -EINVAL, 0 }, { "1X", -EINVAL, 0 },
+		{ "1G2", -EINVAL, 0 }, { "99999999999999T", -ERANGE, 0 },
+	};
+	unsigned int i;
+	char name[64];
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint64_t v = 0;
+		int ret = rs_parse_size(t[i].s, &v);
+
+		snprintf(name, sizeof(name), "parse_size(\"%s\")", t[i].s);
+		CHECK(name, ret == t[i].ret && (ret || v == t[i].v),
+		      "got ret %d v %llu, want ret %d v %llu", ret,
+		      (unsigned long long)v, t[i].ret, (unsigned long long)t[i].v);
+	}
+}
+
+static void test_uint(void)
+{
+	unsigned long v;
+
+	CHECK("parse_uint ok", rs_parse_uint("128", 4096, &v) == 0 && v == 128, "v %lu", v);
+	CHECK("parse_uint range", rs_parse_uint("5000", 4096, &v) == -ERANGE, "no ERANGE");
+	CHECK("parse_uint junk", rs_parse_uint("12a", 4096, &v) == -EINVAL, "no EINVAL");
+	CHECK("parse_uint neg", rs_parse_uint("-1", 4096, &v) == -EINVAL, "no EINVAL");
+}
+
+static int validate(void (*tweak)(struct rs_opts *))
+{
+	struct rs_opts o;
+	char msg[256];
+
+	rs_opts_default(&o);
+	strcpy(o.target, "ram");
+	tweak(&o);
+	return rs_opts_validate(&o, msg, sizeof(msg));
+}
+
+static void t_ok(struct rs_opts *o) { (void)o; }
+static void t_size0(struct rs_opts *o) { o->size = 0; o->size_set = true; }
+static void t_size_odd(struct rs_opts *o) { o->size = 4096 + 512; o->size_set = true; o->bs = 4096; }
+static void t_size_512(struct rs_opts *o) { o->size = 4096 + 512; o->size_set = true; }
+static void t_depth0(struct rs_opts *o) { o->depth = 0; }
+static void t_depth_big(struct rs_opts *o) { o->depth = 4097; }
+static void t_depth_max(struct rs_opts *o) { o->depth = 4096; }
+static void t_queues0(struct rs_opts *o) { o->queues = 0; }
+static void t_queues_big(struct rs_opts *o) { o->queues = RS_MAX_QUEUES + 1; }
+static void t_bs(struct rs_opts *o) { o->bs = 1024; }
+static void t_target(struct rs_opts *o) { strcpy(o->target, "disk"); }
+static void t_maxio(struct rs_opts *o) { o->max_io = 1000; }
+static void t_backing_null(struct rs_opts *o) { strcpy(o->target, "null"); strcpy(o->backing, "/x"); }
+
+static void test_validate(void)
+{
+	CHECK("validate defaults", validate(t_ok) == 0, "rejected");
+	CHECK("validate size 0", validate(t_size0) == -EINVAL, "accepted");
+	CHECK("validate size not multiple of 4096", validate(t_size_odd) == -EINVAL, "accepted");
+	CHECK("validate size multiple of 512", validate(t_size_512) == 0, "rejected");
+	CHECK("validate depth 0", validate(t_depth0) == -EINVAL, "accepted");
+	CHECK("validate depth 4097", validate(t_depth_big) == -EINVAL, "accepted");
+	CHECK("validate depth 4096", validate(t_depth_max) == 0, "rejected");
+	CHECK("validate queues 0", validate(t_queues0) == -EINVAL, "accepted");
+	CHECK("validate queues too many", validate(t_queues_big) == -EINVAL, "accepted");
+	CHECK("validate bs 1024", validate(t_bs) == -EINVAL, "accepted");
+	CHECK("validate target", validate(t_target) == -EINVAL, "accepted");
+	CHECK("validate max-io", validate(t_maxio) == -EINVAL, "accepted");
+	CHECK("validate backing on null", validate(t_backing_null) == -EINVAL, "accepted");
+}
+
+static void test_paths(void)
+{
+	char c[64], b[64];
+	int ret;
+
+	ret = rs_dev_paths("/dev/ublk-control", 3, c, sizeof(c), b, sizeof(b));
+	CHECK("dev_paths ublk", !ret && !strcmp(c, "/dev/ublkc3") && !strcmp(b, "/dev/ublkb3"),
+	      "ret %d %s %s", ret, c, b);
+	ret = rs_dev_paths("/dev/zublk-control", 12, c, sizeof(c), b, sizeof(b));
+	CHECK("dev_paths zublk", !ret && !strcmp(c, "/dev/zublkc12") && !strcmp(b, "/dev/zublkb12"),
+	      "ret %d %s %s", ret, c, b);
+	ret = rs_dev_paths("/dev/sda", 0, c, sizeof(c), b, sizeof(b));
+	CHECK("dev_paths bad", ret == -EINVAL, "ret %d", ret);
+}
+
+static void test_node(void)
+{
+	int map[8] = { 0, 0, 1, 1, 1, 0, -1, 2 };
+	cpu_set_t s;
+	char buf[64];
+
+	CPU_ZERO(&s);
+	CPU_SET(2, &s);
+	CPU_SET(3, &s);
+	CHECK("pick_node single", rs_pick_node(&s, map, 8) == 1, "got %d", rs_pick_node(&s, map, 8));
+	CPU_SET(0, &s);
+	CPU_SET(1, &s);
+	CPU_SET(5, &s);
+	CHECK("pick_node majority", rs_pick_node(&s, map, 8) == 0, "got %d", rs_pick_node(&s, map, 8));
+	CPU_ZERO(&s);
+	CPU_SET(6, &s);
+	CHECK("pick_node unknown", rs_pick_node(&s, map, 8) == 0, "got %d", rs_pick_node(&s, map, 8));
+	CPU_ZERO(&s);
+	CPU_SET(0, &s);
+	CPU_SET(1, &s);
+	CPU_SET(2, &s);
+	CPU_SET(5, &s);
+	CPU_SET(7, &s);
+	rs_cpulist(&s, 8, buf, sizeof(buf));
+	CHECK("cpulist", !strcmp(buf, "0-2,5,7"), "got %s", buf);
+}
+
+static void test_ud(void)
+{
+	uint64_t ud = rs_ud_pack(4095, RS_UD_OP_COMMIT);
+
+	CHECK("user_data tag", rs_ud_tag(ud) == 4095, "tag %u", rs_ud_tag(ud));
+	CHECK("user_data op", rs_ud_op(ud) == RS_UD_OP_COMMIT, "op %u", rs_ud_op(ud));
+	ud = rs_ud_pack(0, RS_UD_OP_FETCH);
+	CHECK("user_data fetch", rs_ud_tag(ud) == 0 && rs_ud_op(ud) == RS_UD_OP_FETCH, "ud %llx",
+	      (unsigned long long)ud);
+}
+
+int main(void)
+{
+	test_size();
+	test_uint();
+	test_validate();
+	test_paths();
+	test_node();
+	test_ud();
+	return failed ? 1 : 0;
+}

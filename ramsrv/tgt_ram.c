@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ramsrv: ram target. The store is anonymous memory (2 MiB hugepages when
+ * possible, else THP-advised normal pages) or a shared mapping of a backing
+ * file on tmpfs/hugetlbfs. NUMA policy: interleaved across the nodes the
+ * device's queues run on (every queue reaches every block).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <numaif.h>
+#include "ramsrv.h"
+
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#endif
+
+static void store_policy(struct rs_dev *d)
+{
+	unsigned long mask[16] = { 0 };
+	int i;
+
+	for (i = 0; i < d->nr_nodes; i++)
+		if (d->nodes[i] >= 0 && d->nodes[i] < 16 * 64)
+			mask[d->nodes[i] / 64] |= 1UL << (d->nodes[i] % 64);
+	if (d->nr_nodes > 1)
+		(void)mbind(d->store, d->store_len, MPOL_INTERLEAVE, mask,
+			    sizeof(mask) * 8, 0);
+	else if (d->nr_nodes == 1)
+		(void)mbind(d->store, d->store_len, MPOL_PREFERRED, mask,
+			    sizeof(mask) * 8, 0);
+	snprintf(d->st->store_policy, sizeof(d->st->store_policy), "%s",
+		 d->nr_nodes > 1 ? "interleave" : "preferred");
+}
+
+static int ram_open_backing(struct rs_dev *d)
+{
+	const char *path = d->opts.backing;
+	struct statfs sfs;
+	struct stat sb;
+	size_t maplen;
+	bool hugefs;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rs_err("backing file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &sb) < 0 || fstatfs(fd, &sfs) < 0) {
+		rs_err("backing file %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rs_err("backing file %s: not a regular file", path);
+		errno = EINVAL;
+		goto fail;
+	}
+	hugefs = sfs.f_type == HUGETLBFS_MAGIC;
+	d->backing_durable = !hugefs && sfs.f_type != TMPFS_MAGIC &&
+			     sfs.f_type != RAMFS_MAGIC;
+	if (!d->opts.size_set && sb.st_size > 0) {
+		d->size = (uint64_t)sb.st_size & ~(uint64_t)(d->opts.bs - 1);
+		if (!d->size) {
+			rs_err("backing file %s: smaller than one block", path);
+			errno = EINVAL;
+			goto fail;
+		}
+	}
+	maplen = d->size;
+	if (hugefs)
+		maplen = (maplen + RS_HUGEPAGE_SIZE - 1) & ~(RS_HUGEPAGE_SIZE - 1);
+	if (sb.st_size == 0) {
+		if (ftruncate(fd, (off_t)maplen) < 0) {
+			rs_err("backing file %s: cannot size to %zu: %s", path,
+			       maplen, strerror(errno));
+			goto fail;
+		}
+	} else if ((uint64_t)sb.st_size < d->size) {
+		rs_err("backing file %s holds %lld bytes, less than the size %llu",
+		       path, (long long)sb.st_size, (unsigned long long)d->size);
+		errno = EINVAL;
+		goto fail;
+	}
+	d->store = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (d->store == MAP_FAILED) {
+		d->store = NULL;
+		rs_err("backing file %s: mmap %zu bytes: %s%s", path, maplen,
+		       strerror(errno), hugefs ? " (not enough hugepages?)" : "");
+		goto fail;
+	}
+	d->store_len = maplen;
+	d->store_huge = hugefs;
+	d->backing_fd = fd;
+	return 0;
+fail:
+	close(fd);
+	return errno ? -errno : -EINVAL;
+}
+
+static int ram_init(struct rs_dev *d)
+{
+	size_t hlen;
+	int ret;
+
+	d->backing_fd = -1;
+	if (d->opts.backing[0]) {
+		ret = ram_open_backing(d);
+		if (ret < 0)
+			return ret;
+	} else {
+		hlen = (d->size + RS_HUGEPAGE_SIZE - 1) & ~(RS_HUGEPAGE_SIZE - 1);
+		d->store = MAP_FAILED;
+		if (d->opts.huge != RS_HUGE_OFF) {
+			d->store = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+					MAP_HUGE_2MB, -1, 0);
+			if (d->store == MAP_FAILED && !rs_huge_warned++)
+				rs_warn("dev %d: ram store: not enough free hugepages for %zu MiB, using normal pages",
+					d->info.dev_id, hlen >> 20);
+		}
+		if (d->store != MAP_FAILED) {
+			d->store_len = hlen;
+			d->store_huge = true;
+		} else {
+			d->store_len = (d->size + 4095) & ~(size_t)4095;
+			d->store = mmap(NULL, d->store_len, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+					-1, 0);
+			if (d->store == MAP_FAILED) {
+				d->store = NULL;
+				rs_err("dev %d: ram store of %llu bytes: %s",
+				       d->info.dev_id,
+				       (unsigned long long)d->size,
+				       strerror(errno));
+				return -ENOMEM;
+			}
+			if (d->opts.huge != RS_HUGE_OFF)
+				(void)madvise(d->store, d->store_len, MADV_HUGEPAGE);
+		}
+	}
+	store_policy(d);
+	snprintf(d->st->copy, sizeof(d->st->copy), "%s", rs_copy_init());
+	d->attrs = d->backing_durable ? UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA : 0;
+	return 0;
+}
+
+/* Zero [off, off+len): free whole pages where the store allows, memset the rest. */
+static void ram_zero(struct rs_dev *d, uint64_t off, uint64_t len)
+{
+	uint64_t g = d->store_huge ? RS_HUGEPAGE_SIZE : 4096;
+	uint64_t a = (off + g - 1) & ~(g - 1), b = (off + len) & ~(g - 1);
+	char *s = d->store;
+	int ret = -1;
+
+	/* hugetlb pages go back to the pool and might not come back: keep them */
+	if (a < b && !d->store_huge) {
+		if (d->backing_fd >= 0)
+			ret = fallocate(d->backing_fd,
+					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)a, (off_t)(b - a));
+		else
+			ret = madvise(s + a, b - a, MADV_DONTNEED);
+	}
+	if (ret < 0) {
+		memset(s + off, 0, len);
+		return;
+	}
+	memset(s + off, 0, a - off);
+	memset(s + b, 0, off + len - b);
+}
+
+static int ram_handle(struct rs_dev *d, int q, const struct ublksrv_io_desc *iod,
+		      void *buf)
+{
+	uint64_t off = iod->start_sector << 9;
+	uint64_t len = (uint64_t)iod->nr_sectors << 9;
+	char *s = d->store;
+
+	(void)q;
+	if (off + len > d->size || off + len < off)
+		return -EIO;
+	switch (ublksrv_get_op(iod)) {
+	case UBLK_IO_OP_READ:
+		rs_copy(buf, s + off, len);
+		return (int)len;
+	case UBLK_IO_OP_WRITE:
+		rs_copy(s + off, buf, len);
+		if (d->backing_durable && (ublksrv_get_flags(iod) & (UBLK_IO_F_FUA >> 8))) {
+			uint64_t a = off & ~4095ULL;
+
+			if (msync(s + a, off + len - a, MS_SYNC) < 0)
+				return -EIO;
+		}
+		return (int)len;
+	case UBLK_IO_OP_FLUSH:
+		if (d->backing_durable &&
+		    (msync(s, d->store_len, MS_SYNC) < 0 || fdatasync(d->backing_fd) < 0))
+			return -EIO;
+		return 0;
+	case UBLK_IO_OP_DISCARD:
+	case UBLK_IO_OP_WRITE_ZEROES:
+		ram_zero(d, off, len);
+		return 0;
+	}
+	return -EOPNOTSUPP;
+}
+
+static void ram_fini(struct rs_dev *d)
+{
+	if (!d->store)
+		return;
+	if (d->backing_fd >= 0) {
+		if (msync(d->store, d->store_len, MS_SYNC) < 0)
+			rs_warn("dev %d: msync backing: %s", d->info.dev_id,
+				strerror(errno));
+		if (fsync(d->backing_fd) < 0)
+			rs_warn("dev %d: fsync backing: %s", d->info.dev_id,
+				strerror(errno));
+		close(d->backing_fd);
+		d->backing_fd = -1;
+	}
+	munmap(d->store, d->store_len);
+	d->store = NULL;
+}
+
+const struct target_ops tgt_ram_ops = {
+	.name = "ram",
+	.init = ram_init,
+	.handle = ram_handle,
+	.fini = ram_fini,
+};

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+/* ramsrv: pure helpers (size parsing, option checks, paths, node mapping). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ramsrv.h"
+
+char rs_last_err[256];
+bool rs_quiet;
+
+void rs_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rs_last_err, sizeof(rs_last_err), fmt, ap);
+	va_end(ap);
+	if (!rs_quiet)
+		fprintf(stderr, "ramsrv: %s\n", rs_last_err);
+}
+
+void rs_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ramsrv: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* "4096", "64K", "1M", "2G", "1T", "512k", "1GiB" -> bytes */
+int rs_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: return -EINVAL;
+	}
+	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "ib")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int rs_parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+void rs_opts_default(struct rs_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->queues = 1;
+	o->depth = RS_DEF_DEPTH;
+	o->bs = 512;
+	o->max_io = RS_DEF_MAX_IO;
+	o->huge = RS_HUGE_AUTO;
+	o->id = -1;
+}
+
+int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
+{
+#define BAD(...) do { snprintf(msg, len, __VA_ARGS__); return -EINVAL; } while (0)
+	if (strcmp(o->target, "null") && strcmp(o->target, "ram"))
+		BAD("unknown target '%s' (use -t null or -t ram)", o->target);
+	if (o->bs != 512 && o->bs != 4096)
+		BAD("--bs %u: block size must be 512 or 4096", o->bs);
+	if (o->size_set && o->size == 0)
+		BAD("--size 0: size must be greater than zero");
+	if (o->size_set && o->size % o->bs)
+		BAD("--size %llu: not a multiple of the block size %u",
+		    (unsigned long long)o->size, o->bs);
+	if (o->depth < 1 || o->depth > RS_MAX_DEPTH)
+		BAD("--depth %u: out of range 1-%u", o->depth, RS_MAX_DEPTH);
+	if (o->queues < 1 || o->queues > RS_MAX_QUEUES)
+		BAD("--queues %u: out of range 1-%u", o->queues, RS_MAX_QUEUES);
+	if (o->max_io < 4096 || o->max_io > RS_MAX_MAX_IO || o->max_io % 4096)
+		BAD("--max-io %u: must be a multiple of 4096 between 4K and 32M",
+		    o->max_io);
+	if (o->max_io < o->bs)
+		BAD("--max-io %u: smaller than the block size", o->max_io);
+	if (o->backing[0] && strcmp(o->target, "ram"))
+		BAD("--backing needs -t ram");
+	if (o->id != -1 && (o->id < 0 || (unsigned int)o->id > RS_MAX_DEV_ID))
+		BAD("--id %d: out of range 0-%u", o->id, RS_MAX_DEV_ID);
+	return 0;
+#undef BAD
+}
+
+int rs_dev_paths(const char *ctrl, int id, char *cdev, size_t clen,
+		 char *bdev, size_t blen)
+{
+	const char *base = strrchr(ctrl, '/');
+	size_t dirlen, plen;
+	const char *suffix = "-control";
+
+	base = base ? base + 1 : ctrl;
+	dirlen = base - ctrl;
+	plen = strlen(base);
+	if (plen <= strlen(suffix) || strcmp(base + plen - strlen(suffix), suffix))
+		return -EINVAL;
+	plen -= strlen(suffix);
+	if (cdev && snprintf(cdev, clen, "%.*s%.*sc%d", (int)dirlen, ctrl,
+			     (int)plen, base, id) >= (int)clen)
+		return -ENAMETOOLONG;
+	if (bdev && snprintf(bdev, blen, "%.*s%.*sb%d", (int)dirlen, ctrl,
+			     (int)plen, base, id) >= (int)blen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus)
+{
+	int count[RS_MAX_QUEUES * 4] = { 0 };
+	int nmax = (int)(sizeof(count) / sizeof(count[0]));
+	int best = -1, cpu, n;
+
+	for (cpu = 0; cpu < ncpus && cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, mask))
+			continue;
+		n = cpu_node[cpu];
+		if (n < 0 || n >= nmax)
+			continue;
+		count[n]++;
+	}
+	for (n = 0; n < nmax; n++)
+		if (count[n] && (best < 0 || count[n] > count[best]))
+			best = n;
+	return best < 0 ? 0 : best;
+}
+
+/* "0-3,8,10-11" */
+int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len)
+{
+	size_t off = 0;
+	int cpu = 0, start;
+
+	buf[0] = '\0';
+	while (cpu < ncpus && cpu < CPU_SETSIZE) {
+		if (!CPU_ISSET(cpu, mask)) {
+			cpu++;
+			continue;
+		}
+		start = cpu;
+		while (cpu + 1 < ncpus && cpu + 1 < CPU_SETSIZE &&
+		       CPU_ISSET(cpu + 1, mask))
+			cpu++;
+		if (off >= len)
+			return -ENOSPC;
+		if (start == cpu)
+			off += snprintf(buf + off, len - off, "%s%d",
+					off ? "," : "", start);
+		else
+			off += snprintf(buf + off, len - off, "%s%d-%d",
+					off ? "," : "", start, cpu);
+		cpu++;
+	}
+	return off >= len ? -ENOSPC : 0;
+}

@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# Helpers for the ramsrv tests (sourced after tests/lib/common.sh).
+
+ZUBLK_CTRL=${ZUBLK_CTRL:-/dev/ublk-control}
+TEST_TMP=${TEST_TMP:-/tmp}
+
+# rs_requires: the common requirements of every ramsrv test.
+rs_requires() {
+	require_file "$RAMSRV" || return 1
+	case $ZUBLK_CTRL in
+	/dev/zublk-control) require_file "$ZUBLK_KO" || return 1 ;;
+	*) require_module ublk_drv || return 1 ;;
+	esac
+}
+
+# rs_cleanup: delete every ramsrv device (tests call it from an EXIT trap).
+rs_cleanup() {
+	"$RAMSRV" del --all >/dev/null 2>&1 || true
+}
+
+# rs_setup: load the driver and arrange for cleanup.
+rs_setup() {
+	ctrl_load
+	rs_cleanup
+	trap rs_cleanup EXIT
+}
+
+# rs_add ARGS...: create a device; sets RS_ID and RS_DEV.
+rs_add() {
+	local out
+	out=$("$RAMSRV" add --ctrl "$ZUBLK_CTRL" "$@") || fail "ramsrv add $* failed"
+	read -r RS_ID RS_DEV <<<"$out"
+	[[ $RS_ID =~ ^[0-9]+$ && -b $RS_DEV ]] || fail "ramsrv add $* printed '$out'"
+}
+
+# rs_del ID: delete a device and check that it is gone.
+rs_del() {
+	local id=$1 dev
+	dev=$(rs_bdev "$id")
+	"$RAMSRV" del --id "$id" || fail "ramsrv del --id $id failed"
+	[[ ! -b $dev ]] || fail "$dev still exists after del"
+	[[ ! -e /run/ramsrv/$id ]] || fail "/run/ramsrv/$id still exists after del"
+}
+
+# rs_bdev ID: block device path for ID under $ZUBLK_CTRL.
+rs_bdev() {
+	local prefix=${ZUBLK_CTRL%-control}
+	echo "${prefix}b$1"
+}
+
+# rs_pid ID: the server's pid.
+rs_pid() {
+	"$RAMSRV" list --json | sed -n "s/.*\"id\": $1, .*\"pid\": \([0-9]*\),.*/\1/p"
+}
+
+# rs_free_huge: free 2 MiB hugepages right now.
+rs_free_huge() {
+	cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages
+}
+
+# rs_verify DEV BS DEPTH SIZE [EXTRA...]: fio write + crc32c verify pass.
+rs_verify() {
+	local dev=$1 bs=$2 depth=$3 size=$4
+	shift 4
+	fio_run --name=verify --filename="$dev" --direct=1 --ioengine=io_uring \
+		--rw=randwrite --bs="$bs" --iodepth="$depth" --size="$size" \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--randrepeat=0 "$@"
+}
