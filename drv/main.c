@@ -2,15 +2,17 @@
 /*
  * zublk: a ublk-compatible userspace block driver.
  *
- * Module entry points and the control node.  The control node speaks the
+ * Module entry points and parameters.  The control node speaks the
  * upstream ublk ABI (<uapi/linux/ublk_cmd.h>); commands arrive as io_uring
- * passthrough commands.
+ * passthrough commands (ctrl.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/module.h>
 #include <linux/fs.h>
 #include <linux/bug.h>
+#include <linux/namei.h>
+#include <linux/capability.h>
 
 #include "zublk.h"
 
@@ -19,7 +21,14 @@ module_param(test_warn, bool, 0444);
 MODULE_PARM_DESC(test_warn,
 	"Test only: emit one WARN at load so the test harness can prove its dmesg check fails a test (default: false)");
 
-static struct zublk_global zublk;
+static bool upstream_names;
+module_param(upstream_names, bool, 0444);
+MODULE_PARM_DESC(upstream_names,
+	"Register /dev/ublk-control, /dev/ublkcN and /dev/ublkbN instead of the zublk names; refused while ublk_drv is loaded (default: false)");
+
+struct zublk_global zublk;
+
+static struct class zublk_class;
 
 static int zublk_ctrl_open(struct inode *inode, struct file *file)
 {
@@ -31,32 +40,95 @@ static int zublk_ctrl_open(struct inode *inode, struct file *file)
 static const struct file_operations zublk_ctrl_fops = {
 	.owner		= THIS_MODULE,
 	.open		= zublk_ctrl_open,
+	.uring_cmd	= zublk_ctrl_uring_cmd,
 	.llseek		= noop_llseek,
 };
 
+struct class *zublk_get_class(void)
+{
+	return &zublk_class;
+}
+
+/* ublk_drv present (loaded or built in)?  Its sysfs module dir tells. */
+static bool zublk_ublk_drv_present(void)
+{
+	struct path path;
+
+	if (kern_path("/sys/module/ublk_drv", LOOKUP_FOLLOW, &path))
+		return false;
+	path_put(&path);
+	return true;
+}
+
 static int __init zublk_init(void)
 {
+	const char *chr_name;
 	int ret;
 
+	if (upstream_names) {
+		if (zublk_ublk_drv_present()) {
+			pr_err("upstream_names=1 refused: ublk_drv is loaded and owns /dev/ublk-control; unload it first\n");
+			return -EBUSY;
+		}
+		zublk.ctrl.name = "ublk-control";
+		zublk.cname = "ublkc";
+		zublk.bname = "ublkb";
+		chr_name = "ublk-char";
+	} else {
+		zublk.ctrl.name = "zublk-control";
+		zublk.cname = "zublkc";
+		zublk.bname = "zublkb";
+		chr_name = "zublk-char";
+	}
+
+	mutex_init(&zublk.ctl_mutex);
+	spin_lock_init(&zublk.idr_lock);
+	idr_init(&zublk.idr);
+	init_waitqueue_head(&zublk.idr_wq);
+
+	ret = alloc_chrdev_region(&zublk.chr_devt, 0, ZUBLK_MAX_DEVS, chr_name);
+	if (ret) {
+		pr_err("cannot allocate char region: %d\n", ret);
+		goto out_idr;
+	}
+
+	zublk_class.name = chr_name;
+	ret = class_register(&zublk_class);
+	if (ret) {
+		pr_err("cannot register class %s: %d\n", chr_name, ret);
+		goto out_chrdev;
+	}
+
 	zublk.ctrl.minor = MISC_DYNAMIC_MINOR;
-	zublk.ctrl.name = "zublk-control";
 	zublk.ctrl.fops = &zublk_ctrl_fops;
 	ret = misc_register(&zublk.ctrl);
 	if (ret) {
 		pr_err("cannot register /dev/%s: %d\n", zublk.ctrl.name, ret);
-		return ret;
+		goto out_class;
 	}
 
 	/* Deliberate, test-only: proves the harness catches kernel warnings. */
 	WARN_ON_ONCE(test_warn);
 
-	pr_info("loaded\n");
+	pr_info("loaded (/dev/%s)\n", zublk.ctrl.name);
 	return 0;
+
+out_class:
+	class_unregister(&zublk_class);
+out_chrdev:
+	unregister_chrdev_region(zublk.chr_devt, ZUBLK_MAX_DEVS);
+out_idr:
+	idr_destroy(&zublk.idr);
+	return ret;
 }
 
 static void __exit zublk_exit(void)
 {
 	misc_deregister(&zublk.ctrl);
+	zublk_remove_all();
+	class_unregister(&zublk_class);
+	unregister_chrdev_region(zublk.chr_devt, ZUBLK_MAX_DEVS);
+	idr_destroy(&zublk.idr);
 	pr_info("unloaded\n");
 }
 

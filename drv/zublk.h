@@ -2,15 +2,229 @@
 /*
  * zublk internal header: every structure the driver shares between its
  * files lives here, each field commented with its unit or its lock.
+ *
+ * Object model
+ *   zublk_global   module-wide: control node, char major, device table
+ *   zublk_dev      one ublk device: char node /dev/zublkcN, block node
+ *                  /dev/zublkbN (between START_DEV and STOP_DEV), tag set
+ *   zublk_queue    one hardware queue: descriptor array shared read-only
+ *                  with the server, one zublk_io per tag
+ *   zublk_io       one tag: the server's parked io_uring command and the
+ *                  state of the request bound to the tag
+ *
+ * Lifetime: zublk_dev is reference counted through its struct device
+ * (cdev_dev).  References: the device table entry (dropped by DEL_DEV), an
+ * open char node (through the cdev's kobject), a live gendisk (dropped in
+ * ->free_disk) and any control command in progress.  The last put frees the
+ * tag set, the queues and the device number.
  */
 #ifndef ZUBLK_H
 #define ZUBLK_H
 
 #include <linux/miscdevice.h>
+#include <linux/cdev.h>
+#include <linux/device.h>
+#include <linux/blk-mq.h>
+#include <linux/llist.h>
+#include <linux/mutex.h>
+#include <linux/idr.h>
+#include <linux/wait.h>
+#include <linux/completion.h>
+#include <linux/refcount.h>
+#include <linux/io_uring/cmd.h>
+#include <uapi/linux/ublk_cmd.h>
+
+#define ZUBLK_MAX_DEVS		(1U << MINORBITS)	/* device numbers */
+#define ZUBLK_MAX_QUEUES	UBLK_MAX_NR_QUEUES	/* before the CPU cap */
+#define ZUBLK_DEF_IO_BUF_BYTES	(512U << 10)	/* when ADD_DEV passes 0 */
+#define ZUBLK_MAX_IO_BUF_BYTES	(1U << UBLK_IO_BUF_BITS)	/* 32 MiB */
+
+/* Feature flags this driver implements; GET_FEATURES reports exactly these. */
+#define ZUBLK_F_ALL	(UBLK_F_URING_CMD_COMP_IN_TASK |	\
+			 UBLK_F_NEED_GET_DATA |			\
+			 UBLK_F_CMD_IOCTL_ENCODE |		\
+			 UBLK_F_USER_COPY)
+
+/* Parameter types SET_PARAMS accepts. */
+#define ZUBLK_PARAM_TYPES	(UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD)
 
 /* Module-wide state (main.c). */
 struct zublk_global {
-	struct miscdevice ctrl;		/* /dev/zublk-control; registered at load */
+	struct miscdevice ctrl;		/* control node; registered at load */
+	dev_t chr_devt;			/* base of the char node region */
+	const char *cname;		/* "zublkc" or "ublkc" */
+	const char *bname;		/* "zublkb" or "ublkb" */
+	struct mutex ctl_mutex;		/* serialises ADD/DEL against each other */
+	spinlock_t idr_lock;		/* protects idr */
+	struct idr idr;			/* dev_id -> zublk_dev, protected by idr_lock */
+	wait_queue_head_t idr_wq;	/* woken when a device number is freed */
 };
+
+extern struct zublk_global zublk;
+struct class *zublk_get_class(void);
+
+/*
+ * Per-IO state machine (zublk_io.flags; changed only by atomic ops).
+ *
+ *   (idle) --FETCH/COMMIT_AND_FETCH--> ARMED           server's command parked
+ *   ARMED --queue_rq-->                ARMED|QUEUED    request on q->pending,
+ *                                                      task work will deliver
+ *   ARMED|QUEUED --task work-->        OWNED           command completed with
+ *                                                      the request: the server
+ *                                                      owns the request
+ *   OWNED (+NEED_GET_DATA: a write handed out without its data, until the
+ *          server sends NEED_GET_DATA) --COMMIT_AND_FETCH--> ARMED
+ *
+ * Who changes what: every transition of ARMED/QUEUED is one cmpxchg on the
+ * whole word, so each party acts only from the exact state it expects:
+ *   FETCH:     0 -> ARMED                  (server task, dev->fetch_mutex)
+ *   queue_rq:  ARMED -> ARMED|QUEUED       (any CPU; fails: IO error)
+ *   task work: ARMED|QUEUED -> OWNED       (server task; completes io->cmd)
+ *   COMMIT:    OWNED -> ARMED              (server task; claims the request
+ *                                           and re-parks in one step)
+ *   cancel:    ARMED -> 0                  (io_uring cancel, STOP, arm's own
+ *                                           NO_ARM check; never while QUEUED,
+ *                                           as task work may be pending on
+ *                                           the command)
+ *   abort:     test_and_clear_bit(OWNED)   (server gone; fails the request)
+ * The request ends when its owner is done with it; in USER_COPY and
+ * NEED_GET_DATA mode io->ref lets copies in progress hold it (q->need_ref).
+ */
+enum {
+	ZIO_ARMED,		/* io->cmd is a parked server command */
+	ZIO_QUEUED,		/* a started request waits on q->pending */
+	ZIO_OWNED,		/* request handed to the server, not committed */
+	ZIO_NEED_GET_DATA,	/* write handed out without data (NEED_GET_DATA) */
+};
+
+#define ZIO_F_ARMED		BIT(ZIO_ARMED)
+#define ZIO_F_QUEUED		BIT(ZIO_QUEUED)
+#define ZIO_F_OWNED		BIT(ZIO_OWNED)
+#define ZIO_F_NEED_GET_DATA	BIT(ZIO_NEED_GET_DATA)
+
+struct zublk_io {
+	unsigned long flags;		/* ZIO_* bits, see above */
+	struct io_uring_cmd *cmd;	/* parked command; valid while ARMED */
+	u64 addr;			/* server buffer (user address), from FETCH/COMMIT */
+	refcount_t ref;			/* request references: 1 from delivery until commit
+					 * or abort, +1 per user-copy in progress; the last
+					 * put ends the request */
+	int res;			/* result for the request when the last ref drops */
+	bool fetched;			/* FETCH seen; dev->fetch_mutex */
+};
+
+/* Per-request driver data (tag_set.cmd_size). */
+struct zublk_rq {
+	struct llist_node node;		/* on zublk_queue.pending while QUEUED */
+};
+
+/* Command private data kept in io_uring_cmd.pdu. */
+struct zublk_cmd_pdu {
+	struct zublk_queue *q;		/* queue the command was parked on */
+	u16 tag;			/* tag the command was parked on */
+};
+
+struct zublk_dev;
+
+struct zublk_queue {
+	struct zublk_dev *dev;		/* owning device */
+	u16 q_id;			/* hardware queue index */
+	u16 depth;			/* number of tags */
+	int node;			/* NUMA node of the CPUs mapped to this
+					 * queue; this structure and descs live
+					 * there */
+	struct ublksrv_io_desc *descs;	/* descriptor array, mmap'd read-only */
+	unsigned int descs_order;	/* page order of descs */
+	bool user_copy;			/* UBLK_F_USER_COPY */
+	bool need_get_data;		/* UBLK_F_NEED_GET_DATA */
+	bool need_ref;			/* io->ref in use (user copy, NEED_GET_DATA) */
+	struct llist_head pending;	/* requests awaiting delivery (lockless) */
+	struct task_struct *task;	/* task that fetched the tags (ref held);
+					 * protected by dev->fetch_mutex, stable
+					 * once set */
+	void *ring;			/* io_uring ctx of the fetches; same lock */
+	u16 nr_fetched;			/* tags fetched; dev->fetch_mutex */
+	struct zublk_io ios[];		/* one per tag */
+};
+
+/* zublk_dev.state bits. */
+enum {
+	ZDEV_OPEN,		/* char node is open (single opener) */
+	ZDEV_USED,		/* START_DEV succeeded once; params frozen */
+	ZDEV_DELETED,		/* DEL_DEV removed the device */
+	ZDEV_DEAD,		/* server gone or aborting: IO fails with EIO */
+	ZDEV_NO_ARM,		/* no more commands may be parked (stop/abort) */
+};
+
+struct zublk_dev {
+	struct ublksrv_ctrl_dev_info info;	/* protected by mutex */
+	struct ublk_params params;	/* protected by mutex */
+	struct mutex mutex;		/* control commands: start/stop, params */
+	struct mutex abort_mutex;	/* serialises zublk_abort_dev() */
+	struct mutex fetch_mutex;	/* FETCH bookkeeping: q->task, q->ring,
+					 * q->nr_fetched, io->fetched,
+					 * nr_queues_ready; taken under the
+					 * server ring's lock, so never held
+					 * around anything that waits for IO */
+	unsigned long state;		/* ZDEV_* bits (atomic bitops) */
+	int id;				/* device number = char minor */
+	struct device cdev_dev;		/* refcount of this structure */
+	struct cdev cdev;		/* char node */
+	struct blk_mq_tag_set set;	/* allocated at ADD_DEV */
+	struct gendisk *disk;		/* between START and STOP; protected by mutex */
+	struct completion ready;	/* all tags of all queues fetched */
+	unsigned int nr_queues_ready;	/* protected by fetch_mutex */
+	struct zublk_queue **queues;	/* nr_hw_queues entries, each on its node */
+};
+
+static inline struct zublk_dev *zublk_get(struct zublk_dev *dev)
+{
+	get_device(&dev->cdev_dev);
+	return dev;
+}
+
+static inline void zublk_put(struct zublk_dev *dev)
+{
+	put_device(&dev->cdev_dev);
+}
+
+static inline size_t zublk_descs_size(unsigned int depth)
+{
+	return round_up(depth * sizeof(struct ublksrv_io_desc), PAGE_SIZE);
+}
+
+/* mmap offset stride between queues, fixed by the ABI. */
+static inline size_t zublk_descs_stride(void)
+{
+	return zublk_descs_size(UBLK_MAX_QUEUE_DEPTH);
+}
+
+static inline struct zublk_cmd_pdu *zublk_pdu(struct io_uring_cmd *cmd)
+{
+	return io_uring_cmd_to_pdu(cmd, struct zublk_cmd_pdu);
+}
+
+/* ctrl.c */
+int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
+void zublk_remove_all(void);
+
+/* cdev.c */
+int zublk_add_chdev(struct zublk_dev *dev);
+void zublk_abort_dev(struct zublk_dev *dev);
+void zublk_cancel_cmds(struct zublk_dev *dev);
+
+/* blkmq.c */
+int zublk_init_tag_set(struct zublk_dev *dev);
+int zublk_start_disk(struct zublk_dev *dev);
+void zublk_stop_disk(struct zublk_dev *dev);
+void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags);
+void zublk_put_req(struct zublk_queue *q, struct zublk_io *io,
+		   struct request *rq);
+
+/* copy.c */
+int zublk_copy_to_server(struct request *rq, u64 addr);
+int zublk_copy_from_server(struct request *rq, u64 addr, unsigned int len);
+ssize_t zublk_copy_user(struct request *rq, size_t off, struct iov_iter *iter,
+			int dir);
 
 #endif /* ZUBLK_H */

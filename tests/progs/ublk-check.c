@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ublk-check: drive a ublk control node directly (zublk or ublk_drv).
+ *
+ *   ublk-check [--ctrl PATH] badinput
+ *       every bad-input case with the errno it must fail with; cases where
+ *       ublk_drv (6.12) behaves differently are checked against its
+ *       behaviour when PATH is /dev/ublk-control (see ERRNO_DIFFS below)
+ *   ublk-check [--ctrl PATH] data [copy|user_copy|get_data]
+ *       start a 4 MiB RAM device served by this program in the given data
+ *       mode, write and read it back through the block node from a child
+ *   ublk-check [--ctrl PATH] cycles N
+ *       N add/delete cycles (no server)
+ *   ublk-check [--ctrl PATH] features
+ *       print GET_FEATURES as hex
+ *   ublk-check [--ctrl PATH] addonly
+ *       add a device with params and leave it (prints its id)
+ *
+ * Exit status: 0 all checks passed, 1 a check failed, 2 usage/setup error.
+ *
+ * ERRNO_DIFFS (zublk vs ublk_drv 6.12):
+ *   ADD_DEV unknown flag bits: zublk -EINVAL; ublk_drv masks them off.
+ *   ADD_DEV depth > 4096: zublk -EINVAL; ublk_drv creates the device.
+ *   ADD_DEV queues > 4096: zublk -EINVAL; ublk_drv caps to the CPU count.
+ *   mprotect(PROT_WRITE) of the descriptors: zublk -EACCES; ublk_drv allows.
+ *   FETCH from a second task before all tags of the queue are fetched:
+ *       zublk -EINVAL (the first FETCH binds the queue); ublk_drv accepts
+ *       it (it binds the queue once all tags are fetched).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <linux/ublk_cmd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEPTH		4
+#define DEV_BYTES	(4u << 20)
+#define MAX_IO		(64u << 10)
+
+static const char *ctrl_path = "/dev/zublk-control";
+static bool upstream;		/* checking ublk_drv */
+static int failures;
+
+static void check(const char *what, long got, long want)
+{
+	if (got == want) {
+		printf("ok   %s (%ld)\n", what, got);
+	} else {
+		printf("FAIL %s: got %ld (%s), want %ld (%s)\n", what, got,
+		       got < 0 ? strerror((int)-got) : "-", want,
+		       want < 0 ? strerror((int)-want) : "-");
+		failures++;
+	}
+}
+
+/* ---- control commands -------------------------------------------------- */
+
+struct ctrl {
+	int fd;
+	struct io_uring ring;
+};
+
+static int ctrl_open(struct ctrl *c, bool sqe128)
+{
+	int ret;
+
+	c->fd = open(ctrl_path, O_RDWR);
+	if (c->fd < 0) {
+		fprintf(stderr, "open %s: %s\n", ctrl_path, strerror(errno));
+		return -errno;
+	}
+	ret = io_uring_queue_init(8, &c->ring, sqe128 ? IORING_SETUP_SQE128 : 0);
+	if (ret < 0) {
+		fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-ret));
+		close(c->fd);
+	}
+	return ret;
+}
+
+static void ctrl_close(struct ctrl *c)
+{
+	io_uring_queue_exit(&c->ring);
+	close(c->fd);
+}
+
+/* A zeroed SQE (both halves on a 128-byte SQE ring). */
+static struct io_uring_sqe *get_sqe(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	unsigned char *p = (unsigned char *)sqe;
+	size_t n = sizeof(*sqe) * (ring->flags & IORING_SETUP_SQE128 ? 2 : 1);
+
+	if (!sqe) {
+		fprintf(stderr, "submission queue full\n");
+		exit(2);
+	}
+	for (size_t i = 0; i < n; i++)
+		p[i] = 0;
+	return sqe;
+}
+
+static struct io_uring_sqe *ctrl_prep(struct io_uring *ring, int fd, unsigned int op,
+				      const struct ublksrv_ctrl_cmd *h)
+{
+	struct io_uring_sqe *sqe = get_sqe(ring);
+
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	memcpy(sqe->cmd, h, sizeof(*h) > 16 && !(ring->flags & IORING_SETUP_SQE128)
+	       ? 16 : sizeof(*h));
+	return sqe;
+}
+
+static int ring_wait(struct io_uring *ring, uint64_t *ud)
+{
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_wait_cqe(ring, &cqe);
+
+	if (ret < 0)
+		return ret;
+	ret = cqe->res;
+	if (ud)
+		*ud = cqe->user_data;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
+static int ctrl_cmd(struct ctrl *c, unsigned int op, uint32_t dev_id, void *buf,
+		    uint16_t len, uint64_t data0)
+{
+	struct ublksrv_ctrl_cmd h = {
+		.dev_id = dev_id,
+		.queue_id = (uint16_t)-1,
+		.len = len,
+		.addr = (uintptr_t)buf,
+		.data = { data0 },
+	};
+
+	ctrl_prep(&c->ring, c->fd, op, &h);
+	io_uring_submit(&c->ring);
+	return ring_wait(&c->ring, NULL);
+}
+
+static int add_dev(struct ctrl *c, uint32_t id, uint16_t queues, uint16_t depth,
+		   uint64_t flags, struct ublksrv_ctrl_dev_info *out)
+{
+	struct ublksrv_ctrl_dev_info info = {
+		.nr_hw_queues = queues,
+		.queue_depth = depth,
+		.max_io_buf_bytes = MAX_IO,
+		.dev_id = id,
+		.flags = flags,
+	};
+	int ret = ctrl_cmd(c, UBLK_U_CMD_ADD_DEV, id, &info, sizeof(info), 0);
+
+	if (out)
+		*out = info;
+	return ret < 0 ? ret : (int)info.dev_id;
+}
+
+static int del_dev(struct ctrl *c, uint32_t id)
+{
+	return ctrl_cmd(c, UBLK_U_CMD_DEL_DEV, id, NULL, 0, 0);
+}
+
+static int set_params(struct ctrl *c, uint32_t id, struct ublk_params *p)
+{
+	p->len = sizeof(*p);
+	return ctrl_cmd(c, UBLK_U_CMD_SET_PARAMS, id, p, sizeof(*p), 0);
+}
+
+static void good_params(struct ublk_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->types = UBLK_PARAM_TYPE_BASIC;
+	p->basic.logical_bs_shift = 9;
+	p->basic.physical_bs_shift = 12;
+	p->basic.io_min_shift = 9;
+	p->basic.io_opt_shift = 12;
+	p->basic.max_sectors = MAX_IO >> 9;
+	p->basic.dev_sectors = DEV_BYTES >> 9;
+}
+
+/* ---- a tiny in-process server -------------------------------------------- */
+
+enum mode { M_COPY, M_USER_COPY, M_GET_DATA };
+
+struct srv {
+	struct ctrl *c;
+	int id;
+	enum mode mode;
+	int cfd;
+	struct io_uring ring;		/* SQE128: io and control commands */
+	struct ublksrv_io_desc *descs;
+	size_t descs_len;
+	char *bufs;			/* DEPTH x MAX_IO */
+	char *store;			/* DEV_BYTES */
+	int inflight;			/* parked io commands */
+};
+
+#define UD_CTRL		(1ULL << 63)
+
+static struct io_uring_sqe *io_prep(struct srv *s, unsigned int op, uint16_t q, uint16_t tag,
+		    int32_t res, uint64_t addr)
+{
+	struct io_uring_sqe *sqe = get_sqe(&s->ring);
+	struct ublksrv_io_cmd *cmd;
+
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = s->cfd;
+	sqe->cmd_op = op;
+	sqe->user_data = tag;
+	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
+	cmd->q_id = q;
+	cmd->tag = tag;
+	cmd->result = res;
+	cmd->addr = addr;
+	return sqe;
+}
+
+static uint64_t buf_of(struct srv *s, uint16_t tag)
+{
+	return s->mode == M_USER_COPY ? 0 : (uintptr_t)(s->bufs + (size_t)tag * MAX_IO);
+}
+
+static int srv_setup(struct srv *s, struct ctrl *c, enum mode mode)
+{
+	uint64_t flags = mode == M_USER_COPY ? UBLK_F_USER_COPY :
+			 mode == M_GET_DATA ? UBLK_F_NEED_GET_DATA : 0;
+	struct ublk_params p;
+	char path[64];
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->c = c;
+	s->mode = mode;
+	s->id = add_dev(c, (uint32_t)-1, 1, DEPTH, flags, NULL);
+	if (s->id < 0) {
+		fprintf(stderr, "ADD_DEV: %s\n", strerror(-s->id));
+		return s->id;
+	}
+	good_params(&p);
+	ret = set_params(c, s->id, &p);
+	if (ret < 0) {
+		fprintf(stderr, "SET_PARAMS: %s\n", strerror(-ret));
+		return ret;
+	}
+	snprintf(path, sizeof(path), "/dev/%s%d", upstream ? "ublkc" : "zublkc", s->id);
+	for (int i = 0; i < 50; i++) {
+		s->cfd = open(path, O_RDWR);
+		if (s->cfd >= 0 || errno != ENOENT)
+			break;
+		usleep(100000);
+	}
+	if (s->cfd < 0) {
+		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	s->descs_len = (DEPTH * sizeof(struct ublksrv_io_desc) + 4095) & ~4095UL;
+	s->descs = mmap(NULL, s->descs_len, PROT_READ, MAP_SHARED, s->cfd, 0);
+	if (s->descs == MAP_FAILED) {
+		fprintf(stderr, "mmap: %s\n", strerror(errno));
+		return -errno;
+	}
+	s->bufs = aligned_alloc(4096, DEPTH * MAX_IO);
+	s->store = calloc(1, DEV_BYTES);
+	ret = io_uring_queue_init(64, &s->ring, IORING_SETUP_SQE128);
+	if (ret < 0 || !s->bufs || !s->store)
+		return ret < 0 ? ret : -ENOMEM;
+	return 0;
+}
+
+static int srv_fetch_all(struct srv *s)
+{
+	for (uint16_t t = 0; t < DEPTH; t++)
+		io_prep(s, UBLK_U_IO_FETCH_REQ, 0, t, -1, buf_of(s, t));
+	s->inflight = DEPTH;
+	return io_uring_submit(&s->ring);
+}
+
+/* Serve one request (tag's descriptor); returns the COMMIT result. */
+static int srv_handle(struct srv *s, uint16_t tag, int cqe_res)
+{
+	const struct ublksrv_io_desc *d = &s->descs[tag];
+	uint64_t off = d->start_sector << 9;
+	size_t len = (size_t)d->nr_sectors << 9;
+	char *buf = s->bufs + (size_t)tag * MAX_IO;
+	uint64_t pos = UBLKSRV_IO_BUF_OFFSET + ((uint64_t)tag << UBLK_TAG_OFF);
+	unsigned int op = ublksrv_get_op(d);
+
+	if (cqe_res == UBLK_IO_RES_NEED_GET_DATA) {
+		io_prep(s, UBLK_U_IO_NEED_GET_DATA, 0, tag, 0, (uintptr_t)buf);
+		return INT32_MIN;	/* no commit yet */
+	}
+	if (off + len > DEV_BYTES || len > MAX_IO)
+		return -EIO;
+	switch (op) {
+	case UBLK_IO_OP_READ:
+		if (s->mode == M_USER_COPY)
+			return pwrite(s->cfd, s->store + off, len, (off_t)pos) == (ssize_t)len ?
+				(int)len : -EIO;
+		memcpy(buf, s->store + off, len);
+		return (int)len;
+	case UBLK_IO_OP_WRITE:
+		if (s->mode == M_USER_COPY)
+			return pread(s->cfd, s->store + off, len, (off_t)pos) == (ssize_t)len ?
+				(int)len : -EIO;
+		memcpy(s->store + off, buf, len);
+		return (int)len;
+	default:
+		return (int)len;
+	}
+}
+
+/*
+ * Reap completions: io commands are served; a CQE tagged UD_CTRL is a
+ * control command's result, stored in *ctrl_res.  Returns when stop()
+ * says so or the ring fails.
+ */
+static int srv_loop(struct srv *s, bool (*stop)(struct srv *, void *), void *arg,
+		    int *ctrl_res)
+{
+	while (!stop(s, arg)) {
+		struct io_uring_cqe *cqe;
+		struct __kernel_timespec ts = { .tv_nsec = 100000000 };
+		int ret = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
+
+		if (ret < 0 && ret != -ETIME && ret != -EINTR)
+			return ret;
+		while (io_uring_peek_cqe(&s->ring, &cqe) == 0) {
+			uint64_t ud = cqe->user_data;
+			int res = cqe->res;
+
+			io_uring_cqe_seen(&s->ring, cqe);
+			if (ud & UD_CTRL) {
+				*ctrl_res = res;
+				continue;
+			}
+			if (res == UBLK_IO_RES_ABORT || res < 0) {
+				s->inflight--;
+				continue;
+			}
+			res = srv_handle(s, (uint16_t)ud, res);
+			if (res != INT32_MIN)
+				io_prep(s, UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, (uint16_t)ud,
+					res, buf_of(s, (uint16_t)ud));
+		}
+	}
+	return 0;
+}
+
+static bool ctrl_done(struct srv *s, void *arg)
+{
+	(void)s;
+	return *(int *)arg != INT32_MIN;
+}
+
+/* Issue a control command through the server's ring and serve until done. */
+static int srv_ctrl(struct srv *s, unsigned int op, uint64_t data0)
+{
+	struct ublksrv_ctrl_cmd h = {
+		.dev_id = (uint32_t)s->id,
+		.queue_id = (uint16_t)-1,
+		.data = { data0 },
+	};
+	struct io_uring_sqe *sqe = ctrl_prep(&s->ring, s->c->fd, op, &h);
+	int res = INT32_MIN;
+	int ret;
+
+	sqe->user_data = UD_CTRL;
+	ret = srv_loop(s, ctrl_done, &res, &res);
+	return ret < 0 ? ret : res;
+}
+
+static bool no_inflight(struct srv *s, void *arg)
+{
+	(void)arg;
+	return s->inflight <= 0;
+}
+
+/* STOP_DEV, reap the aborted fetches, close everything, DEL_DEV. */
+static int srv_teardown(struct srv *s)
+{
+	int ret = srv_ctrl(s, UBLK_U_CMD_STOP_DEV, 0);
+	int dummy = 0;
+
+	if (ret < 0)
+		fprintf(stderr, "STOP_DEV: %s\n", strerror(-ret));
+	srv_loop(s, no_inflight, NULL, &dummy);
+	io_uring_queue_exit(&s->ring);
+	munmap(s->descs, s->descs_len);
+	close(s->cfd);
+	free(s->bufs);
+	free(s->store);
+	return del_dev(s->c, s->id);
+}
+
+/* ---- bad input ---------------------------------------------------------- */
+
+struct thr_arg {
+	struct srv *s;
+	uint16_t tag;
+	unsigned int op;
+	int res;
+};
+
+static void *other_task_fetch(void *p)
+{
+	struct thr_arg *a = p;
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct ublksrv_io_cmd *cmd;
+
+	a->res = io_uring_queue_init(4, &ring, IORING_SETUP_SQE128);
+	if (a->res < 0)
+		return NULL;
+	sqe = get_sqe(&ring);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = a->s->cfd;
+	sqe->cmd_op = a->op;
+	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
+	cmd->tag = a->tag;
+	cmd->addr = (uintptr_t)a->s->bufs;
+	io_uring_submit(&ring);
+	{
+		struct __kernel_timespec ts = { .tv_sec = 2 };
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) == 0) {
+			a->res = cqe->res;
+			io_uring_cqe_seen(&ring, cqe);
+		} else {
+			a->res = 1;	/* accepted and parked */
+		}
+	}
+	io_uring_queue_exit(&ring);
+	return NULL;
+}
+
+/* FETCH/COMMIT of @tag from a new thread with its own ring. */
+static int other_task(struct srv *s, uint16_t tag, unsigned int op)
+{
+	struct thr_arg a = { .s = s, .tag = tag, .op = op };
+	pthread_t t;
+
+	pthread_create(&t, NULL, other_task_fetch, &a);
+	pthread_join(t, NULL);
+	return a.res;
+}
+
+/* submit one io command on the server ring, return its result */
+static int io_once(struct srv *s, unsigned int op, uint16_t q, uint16_t tag,
+		   uint64_t addr)
+{
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = { .tv_nsec = 200000000 };
+	int ret;
+
+	io_uring_sqe_set_data64(io_prep(s, op, q, tag, 0, addr), 0xbad);
+	ret = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
+	if (ret < 0)
+		return 1;	/* still parked: not what any check wants */
+	ret = cqe->res;
+	io_uring_cqe_seen(&s->ring, cqe);
+	return ret;
+}
+
+static int badinput(void)
+{
+	struct ublksrv_ctrl_dev_info info;
+	struct ctrl c, c64;
+	struct ublk_params p;
+	struct srv s;
+	int id, ret;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+
+	check("GET_DEV_INFO on a missing device",
+	      ctrl_cmd(&c, UBLK_U_CMD_GET_DEV_INFO, 4242, &info, sizeof(info), 0),
+	      -ENODEV);
+	check("ADD_DEV dev_id out of range",
+	      add_dev(&c, 1u << 20, 1, DEPTH, 0, NULL), -EINVAL);
+	check("ADD_DEV depth 0", add_dev(&c, (uint32_t)-1, 1, 0, 0, NULL), -EINVAL);
+	check("ADD_DEV queues 0", add_dev(&c, (uint32_t)-1, 0, DEPTH, 0, NULL), -EINVAL);
+	if (!upstream) {
+		check("ADD_DEV depth 4097",
+		      add_dev(&c, (uint32_t)-1, 1, 4097, 0, NULL), -EINVAL);
+		check("ADD_DEV queues 4097",
+		      add_dev(&c, (uint32_t)-1, 4097, DEPTH, 0, NULL), -EINVAL);
+		check("ADD_DEV unknown flag bit 40",
+		      add_dev(&c, (uint32_t)-1, 1, DEPTH, 1ULL << 40, NULL), -EINVAL);
+	}
+
+	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, 0, NULL);
+	check("ADD_DEV good", id >= 0, 1);
+	if (id < 0)
+		return 1;
+	check("ADD_DEV dev_id in use", add_dev(&c, (uint32_t)id, 1, DEPTH, 0, NULL),
+	      -EEXIST);
+
+	good_params(&p);
+	p.types = UBLK_PARAM_TYPE_DISCARD;
+	p.discard.discard_granularity = 4096;
+	p.discard.max_discard_sectors = 8;
+	p.discard.max_discard_segments = 1;
+	check("SET_PARAMS without basic", set_params(&c, id, &p), -EINVAL);
+	good_params(&p);
+	p.basic.logical_bs_shift = 12;
+	p.basic.physical_bs_shift = 9;
+	check("SET_PARAMS logical > physical", set_params(&c, id, &p), -EINVAL);
+	good_params(&p);
+	p.basic.logical_bs_shift = 8;
+	check("SET_PARAMS shift 8", set_params(&c, id, &p), -EINVAL);
+	good_params(&p);
+	p.basic.logical_bs_shift = 13;
+	p.basic.physical_bs_shift = 13;
+	check("SET_PARAMS shift 13", set_params(&c, id, &p), -EINVAL);
+	good_params(&p);
+	p.basic.max_sectors = (MAX_IO >> 9) + 8;
+	check("SET_PARAMS max_sectors above io buffer", set_params(&c, id, &p), -EINVAL);
+	good_params(&p);
+	check("SET_PARAMS good", set_params(&c, id, &p), 0);
+	check("DEL_DEV", del_dev(&c, id), 0);
+
+	/* control command on a 64-byte SQE ring */
+	if (ctrl_open(&c64, false) == 0) {
+		uint64_t feat = 0;
+
+		check("GET_FEATURES on a 64-byte SQE",
+		      ctrl_cmd(&c64, UBLK_U_CMD_GET_FEATURES, 0, &feat, 8, 0), -EINVAL);
+		ctrl_close(&c64);
+	}
+
+	/* io commands: need a device with a char node */
+	if (srv_setup(&s, &c, M_COPY))
+		return 2;
+	{
+		void *w = mmap(NULL, s.descs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       s.cfd, 0);
+
+		check("writable mmap of descriptors", w == MAP_FAILED ? -errno : 0, -EPERM);
+		if (w != MAP_FAILED)
+			munmap(w, s.descs_len);
+		if (!upstream) {
+			ret = mprotect(s.descs, s.descs_len, PROT_READ | PROT_WRITE);
+			check("mprotect descriptors writable", ret ? -errno : 0, -EACCES);
+		}
+	}
+	{
+		char path[64];
+		int fd2;
+
+		snprintf(path, sizeof(path), "/dev/%s%d", upstream ? "ublkc" : "zublkc", s.id);
+		fd2 = open(path, O_RDWR);
+		check("second open of the char node", fd2 < 0 ? -errno : 0, -EBUSY);
+		if (fd2 >= 0)
+			close(fd2);
+	}
+	check("COMMIT of a tag never fetched",
+	      io_once(&s, UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, 1, buf_of(&s, 1)), -EINVAL);
+	check("FETCH bad q_id", io_once(&s, UBLK_U_IO_FETCH_REQ, 1, 0, buf_of(&s, 0)),
+	      -EINVAL);
+	check("FETCH bad tag", io_once(&s, UBLK_U_IO_FETCH_REQ, 0, DEPTH, buf_of(&s, 0)),
+	      -EINVAL);
+	check("FETCH without buffer", io_once(&s, UBLK_U_IO_FETCH_REQ, 0, 0, 0), -EINVAL);
+	/* park tag 0 */
+	io_prep(&s, UBLK_U_IO_FETCH_REQ, 0, 0, -1, buf_of(&s, 0));
+	io_uring_submit(&s.ring);
+	check("FETCH of an already fetched tag",
+	      io_once(&s, UBLK_U_IO_FETCH_REQ, 0, 0, buf_of(&s, 0)), -EBUSY);
+	check("COMMIT of a tag not handed out",
+	      io_once(&s, UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, 0, buf_of(&s, 0)), -EBUSY);
+	/* ublk_drv binds a queue to its task only once all tags are fetched */
+	if (!upstream)
+		check("FETCH from another task",
+		      other_task(&s, 1, UBLK_U_IO_FETCH_REQ), -EINVAL);
+	/* fetch the rest, start, then SET_PARAMS must be refused */
+	for (uint16_t t = 1; t < DEPTH; t++)
+		io_prep(&s, UBLK_U_IO_FETCH_REQ, 0, t, -1, buf_of(&s, t));
+	io_uring_submit(&s.ring);
+	s.inflight = DEPTH;
+	check("START_DEV", srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid()), 0);
+	good_params(&p);
+	check("SET_PARAMS after START_DEV", set_params(&c, s.id, &p), -EACCES);
+	check("START_DEV twice", srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid()), -EEXIST);
+	check("COMMIT from another task",
+	      other_task(&s, 0, UBLK_U_IO_COMMIT_AND_FETCH_REQ), -EINVAL);
+	check("teardown (STOP, DEL)", srv_teardown(&s), 0);
+
+	ctrl_close(&c);
+	return failures ? 1 : 0;
+}
+
+/* ---- data ------------------------------------------------------------------ */
+
+static bool child_done(struct srv *s, void *arg)
+{
+	pid_t *pid = arg;
+	int st;
+
+	(void)s;
+	if (*pid > 0 && waitpid(*pid, &st, WNOHANG) == *pid) {
+		*pid = WIFEXITED(st) ? -WEXITSTATUS(st) : -100;
+		return true;
+	}
+	return *pid <= 0;
+}
+
+static int data_child(int id, int go)
+{
+	char path[64];
+	char *w, *r;
+	char c;
+	int fd;
+
+	/* the parent says when START_DEV has returned */
+	if (read(go, &c, 1) != 1)
+		return 1;
+	snprintf(path, sizeof(path), "/dev/%s%d", upstream ? "ublkb" : "zublkb", id);
+	for (int i = 0; i < 50 && access(path, F_OK); i++)
+		usleep(100000);
+	fd = open(path, O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	w = aligned_alloc(4096, 1 << 20);
+	r = aligned_alloc(4096, 1 << 20);
+	for (unsigned int i = 0; i < (1u << 20); i++)
+		w[i] = (char)(i * 7 + (i >> 12));
+	for (off_t off = 0; off < DEV_BYTES; off += 1 << 20) {
+		if (pwrite(fd, w, 1 << 20, off) != 1 << 20 ||
+		    pread(fd, r, 1 << 20, off) != 1 << 20 || memcmp(w, r, 1 << 20)) {
+			fprintf(stderr, "data mismatch or IO error at %lld\n",
+				(long long)off);
+			return 1;
+		}
+	}
+	/* small unaligned-to-page but sector-aligned IO */
+	if (pwrite(fd, w, 4096, 512 * 3) != 4096 || pread(fd, r, 4096, 512 * 3) != 4096 ||
+	    memcmp(w, r, 4096))
+		return 1;
+	close(fd);
+	return 0;
+}
+
+static int data(enum mode mode)
+{
+	struct ctrl c;
+	struct srv s;
+	pid_t pid;
+	int dummy = 0, ret, go[2];
+
+	if (ctrl_open(&c, true) < 0 || srv_setup(&s, &c, mode))
+		return 2;
+	if (pipe(go))
+		return 2;
+	srv_fetch_all(&s);
+	pid = fork();
+	if (pid == 0)
+		_exit(data_child(s.id, go[0]));
+	ret = srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid());
+	check("START_DEV", ret, 0);
+	if (ret == 0 && write(go[1], "g", 1) == 1) {
+		srv_loop(&s, child_done, &pid, &dummy);
+		check("child wrote and read back 4 MiB", pid, 0);
+	} else {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	check("teardown (STOP, DEL)", srv_teardown(&s), 0);
+	ctrl_close(&c);
+	return failures ? 1 : 0;
+}
+
+static int cycles(long n)
+{
+	struct ctrl c;
+	struct ublk_params p;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	good_params(&p);
+	for (long i = 0; i < n; i++) {
+		int id = add_dev(&c, (uint32_t)-1, 2, 64, 0, NULL);
+		int r;
+
+		if (id < 0) {
+			check("ADD_DEV in cycle", id, 0);
+			break;
+		}
+		r = set_params(&c, id, &p);
+		if (r) {
+			check("SET_PARAMS in cycle", r, 0);
+			break;
+		}
+		r = del_dev(&c, id);
+		if (r) {
+			check("DEL_DEV in cycle", r, 0);
+			break;
+		}
+	}
+	ctrl_close(&c);
+	return failures ? 1 : 0;
+}
+
+static int features(void)
+{
+	struct ctrl c;
+	uint64_t f = 0;
+	int ret;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	ret = ctrl_cmd(&c, UBLK_U_CMD_GET_FEATURES, 0, &f, 8, 0);
+	ctrl_close(&c);
+	if (ret < 0) {
+		fprintf(stderr, "GET_FEATURES: %s\n", strerror(-ret));
+		return 1;
+	}
+	printf("%#" PRIx64 "\n", f);
+	return 0;
+}
+
+/* ADD_DEV + SET_PARAMS, left for the caller to delete (or rmmod). */
+static int addonly(void)
+{
+	struct ctrl c;
+	struct ublk_params p;
+	int id;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	id = add_dev(&c, (uint32_t)-1, 1, 16, 0, NULL);
+	good_params(&p);
+	if (id >= 0 && set_params(&c, id, &p) == 0)
+		printf("%d\n", id);
+	ctrl_close(&c);
+	return id < 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] | cycles N | features | addonly\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	if (argc > 2 && !strcmp(argv[1], "--ctrl")) {
+		ctrl_path = argv[2];
+		i = 3;
+	}
+	upstream = !strstr(ctrl_path, "zublk");
+	if (i >= argc)
+		return usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	alarm(300);	/* a hang is a failure, not a stuck test run */
+	if (!strcmp(argv[i], "badinput"))
+		return badinput();
+	if (!strcmp(argv[i], "features"))
+		return features();
+	if (!strcmp(argv[i], "addonly"))
+		return addonly();
+	if (!strcmp(argv[i], "cycles") && i + 1 < argc)
+		return cycles(strtol(argv[i + 1], NULL, 0));
+	if (!strcmp(argv[i], "data")) {
+		const char *m = i + 1 < argc ? argv[i + 1] : "copy";
+
+		if (!strcmp(m, "copy"))
+			return data(M_COPY);
+		if (!strcmp(m, "user_copy"))
+			return data(M_USER_COPY);
+		if (!strcmp(m, "get_data"))
+			return data(M_GET_DATA);
+	}
+	return usage();
+}
