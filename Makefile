@@ -7,6 +7,7 @@
 #   make bench    fio sweep in the guest (PRESET=quick|full), results/<stamp>/
 #   make perfcheck  quick sweep against bench/baseline.json (UPDATE=1 refreshes)
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)
+#   make fuzz     fuzz zublk in the guest (DURATION=600 seconds, SEED=...)
 #
 # KDIR selects the kernel tree the module is built against (default: the
 # running kernel's build tree if it exists, else the installed
@@ -54,10 +55,16 @@ STRESS_SECONDS ?= 120
 stress: test-build
 	ZUBLK_STRESS_SECONDS=$(STRESS_SECONDS) ZUBLK_SUITE_TIMEOUT=7200 tests/run --no-host stress
 
+DURATION ?= 600
+fuzz: test-build
+	ZUBLK_FUZZ_SECONDS=$(DURATION) $(if $(SEED),ZUBLK_FUZZ_SEED=$(SEED)) \
+		ZUBLK_TEST_TIMEOUT=$$(($(DURATION) + 600)) ZUBLK_SUITE_TIMEOUT=$$(($(DURATION) + 1200)) \
+		tests/run --no-host fuzz
+
 clean:
 	-$(MAKE) -C drv clean KDIR="$(KDIR)"
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
 	$(MAKE) -C tests/fuzz clean
 
-.PHONY: all deps build module userspace test-build test demo bench perfcheck stress clean
+.PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz clean
