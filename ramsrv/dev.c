@@ -144,12 +144,26 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	ret = rs_ctrl_open(&d->ctrl, o->ctrl);
 	if (ret < 0)
 		goto out;
+	{
+		char m[160];
+
+		/* GET_FEATURES answered iff ioctl encoding was probed, not forced off */
+		ret = rs_copy_resolve(o->target, o->copy, d->ctrl.features,
+				      d->ctrl.features != 0, &d->copy, m, sizeof(m));
+		if (ret < 0) {
+			rs_err("%s", m);
+			goto out;
+		}
+	}
+	d->user_copy = d->copy == RS_COPY_SINGLE || d->copy == RS_COPY_NONE;
 	memset(info, 0, sizeof(*info));
 	info->nr_hw_queues = (uint16_t)o->queues;
 	info->queue_depth = (uint16_t)o->depth;
 	info->max_io_buf_bytes = o->max_io;
 	info->dev_id = (uint32_t)o->id;
 	info->flags = d->ctrl.ioctl_enc ? UBLK_F_CMD_IOCTL_ENCODE : 0;
+	if (d->user_copy)
+		info->flags |= UBLK_F_USER_COPY;
 	ret = rs_ctrl_add(&d->ctrl, info);
 	if (ret == -EEXIST) {
 		rs_err("device id %d is already in use", o->id);
@@ -159,6 +173,12 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		goto out;
 	}
 	added = true;
+	if (d->user_copy && !(info->flags & UBLK_F_USER_COPY)) {
+		rs_err("--copy %s: the driver dropped UBLK_F_USER_COPY at ADD_DEV",
+		       rs_copy_name(d->copy));
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
 	d->ioctl_io = d->ctrl.ioctl_enc &&
 		      (info->flags & UBLK_F_CMD_IOCTL_ENCODE);
 	d->nr_queues = info->nr_hw_queues;
@@ -194,6 +214,8 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	d->st->bs = o->bs;
 	d->st->max_io = d->max_io;
 	snprintf(d->st->target, sizeof(d->st->target), "%s", o->target);
+	snprintf(d->st->copy_mode, sizeof(d->st->copy_mode), "%s",
+		 rs_copy_name(d->copy));
 	snprintf(d->st->ctrl, sizeof(d->st->ctrl), "%s", o->ctrl);
 	snprintf(d->st->bdev, sizeof(d->st->bdev), "%s", d->bdev);
 	snprintf(d->st->backing, sizeof(d->st->backing), "%s", o->backing);

@@ -20,7 +20,8 @@
 static const char usage_text[] =
 "usage: ramsrv add -t null|ram [--size SIZE] [--queues N] [--depth N] [--bs 512|4096]\n"
 "                  [--max-io SIZE] [--hugepages auto|on|off] [--backing PATH]\n"
-"                  [--ctrl PATH] [--id N] [--foreground]\n"
+"                  [--copy auto|classic|single|none] [--ctrl PATH] [--id N]\n"
+"                  [--foreground]\n"
 "       ramsrv del --id N | --all\n"
 "       ramsrv list [--json]\n"
 "       ramsrv stats --id N [--json]\n"
@@ -43,12 +44,19 @@ static const char usage_text[] =
 "                         none are free), off\n"
 "  -B, --backing PATH     ram store in this file on tmpfs or hugetlbfs, created or\n"
 "                         reused; its data outlives the server\n"
+"  -C, --copy MODE        how data moves (default classic): classic (the driver\n"
+"                         copies to an io buffer, ram copies that to its store),\n"
+"                         single (UBLK_F_USER_COPY: one pread/pwrite between the\n"
+"                         request and the store; no io buffers), none (null\n"
+"                         only: USER_COPY, no data moved), auto (none for null,\n"
+"                         single for ram when the driver offers USER_COPY, else\n"
+"                         classic)\n"
 "  -c, --ctrl PATH        control node (default /dev/zublk-control if present,\n"
 "                         else /dev/ublk-control)\n"
 "  -i, --id N             device id (default: the driver picks)\n"
 "  -f, --foreground       serve in the foreground until SIGTERM/SIGINT\n"
 "\n"
-"Memory: each queue's io buffers (depth x max-io) are allocated on the NUMA node\n"
+"Memory: in classic mode each queue's io buffers (depth x max-io) are allocated on the NUMA node\n"
 "of the CPUs the queue serves and backed by 2 MiB hugepages. The ram store uses\n"
 "hugepages when possible (else THP-advised pages) with an interleave policy\n"
 "across the nodes of the device's queues (preferred node with one node).\n"
@@ -180,6 +188,7 @@ static int cmd_add(int argc, char **argv)
 		{ "hugepages", required_argument, NULL, 'H' },
 		{ "backing", required_argument, NULL, 'B' },
 		{ "ctrl", required_argument, NULL, 'c' },
+		{ "copy", required_argument, NULL, 'C' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -195,7 +204,7 @@ static int cmd_add(int argc, char **argv)
 
 	rs_opts_default(o);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:s:q:d:b:m:H:B:c:i:fh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:s:q:d:b:m:H:B:c:C:i:fh", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (strlen(optarg) >= sizeof(o->target))
@@ -234,6 +243,11 @@ static int cmd_add(int argc, char **argv)
 			if (strlen(optarg) >= sizeof(o->ctrl))
 				usage_err("--ctrl: path too long");
 			strcpy(o->ctrl, optarg);
+			break;
+		case 'C':
+			if (rs_copy_parse(optarg, &o->copy) < 0)
+				usage_err("--copy '%s': use auto, classic, single or none",
+					  optarg);
 			break;
 		case 'i': o->id = (int)opt_uint("--id", optarg, RS_MAX_DEV_ID); break;
 		case 'f': o->foreground = true; break;
@@ -462,9 +476,9 @@ static void print_list(const struct rs_state *st, bool json, bool first)
 	unsigned int i;
 
 	if (!json) {
-		printf("%-4d %-5s %14llu %6u %5u %7d %-8s %s\n", st->dev_id,
+		printf("%-4d %-5s %14llu %6u %5u %-7s %7d %-8s %s\n", st->dev_id,
 		       st->target, (unsigned long long)st->size, st->nr_queues,
-		       st->depth, st->pid, state_name(st), st->bdev);
+		       st->depth, st->copy_mode, st->pid, state_name(st), st->bdev);
 		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
 			printf("     q%-3u cpus %-8s node %d buf %s\n", i,
 			       st->q[i].cpus, st->q[i].node,
@@ -474,13 +488,14 @@ static void print_list(const struct rs_state *st, bool json, bool first)
 	printf("%s\n  {\"id\": %d, \"target\": \"%s\", \"size\": %llu, \"queues\": %u, "
 	       "\"depth\": %u, \"bs\": %u, \"max_io\": %u, \"pid\": %d, "
 	       "\"state\": \"%s\", \"bdev\": \"%s\", \"ctrl\": \"%s\", "
-	       "\"backing\": \"%s\", \"store\": \"%s\", \"store_policy\": \"%s\", \"copy\": \"%s\",\n"
+	       "\"backing\": \"%s\", \"store\": \"%s\", \"store_policy\": \"%s\", \"copy\": \"%s\", "
+	       "\"copy_mode\": \"%s\",\n"
 	       "   \"queue\": [",
 	       first ? "" : ",", st->dev_id, st->target,
 	       (unsigned long long)st->size, st->nr_queues, st->depth, st->bs,
 	       st->max_io, st->pid, state_name(st), st->bdev, st->ctrl,
 	       st->backing, st->store_huge ? "hugepage" : "normal",
-	       st->store_policy, st->copy);
+	       st->store_policy, st->copy, st->copy_mode);
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
 		printf("%s\n     {\"q\": %u, \"cpus\": \"%s\", \"node\": %d, "
 		       "\"want_node\": %d, \"buf\": \"%s\", \"buf_addr\": \"0x%llx\", "
@@ -517,8 +532,8 @@ static int cmd_list(int argc, char **argv)
 	if (json)
 		printf("[");
 	else
-		printf("%-4s %-5s %14s %6s %5s %7s %-8s %s\n", "ID", "TGT",
-		       "SIZE", "QUEUES", "DEPTH", "PID", "STATE", "BDEV");
+		printf("%-4s %-5s %14s %6s %5s %-7s %7s %-8s %s\n", "ID", "TGT",
+		       "SIZE", "QUEUES", "DEPTH", "COPY", "PID", "STATE", "BDEV");
 	for (i = 0; i < n; i++) {
 		if (rs_state_open(ids[i], &st) < 0)
 			continue;
@@ -561,12 +576,14 @@ static int cmd_stats(int argc, char **argv)
 		return 1;
 	}
 	if (json)
-		printf("{\"id\": %d, \"state\": \"%s\", \"queue\": [", id,
-		       state_name(st));
+		printf("{\"id\": %d, \"state\": \"%s\", \"target\": \"%s\", "
+		       "\"copy_mode\": \"%s\", \"queues\": [", id, state_name(st),
+		       st->target, st->copy_mode);
 	else
-		printf("dev %d (%s, %s)\n%-4s %12s %14s %10s %10s %10s %12s\n", id,
-		       st->target, state_name(st), "Q", "REQS", "BYTES",
-		       "ENTERS", "CQE/ENTER", "CQE/SLEEP", "COPY_NS/IO");
+		printf("dev %d (%s, copy %s, %s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s\n",
+		       id, st->target, st->copy_mode, state_name(st), "Q", "REQS",
+		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "COPY_NS/IO",
+		       "COPIES", "COPY_BYTES");
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
 		const struct rs_qstate *q = &st->q[i];
 		uint64_t reqs = q->reqs, enters = q->enters, cqes = q->cqes;
@@ -577,18 +594,24 @@ static int cmd_stats(int argc, char **argv)
 		if (json)
 			printf("%s\n  {\"q\": %u, \"requests\": %llu, \"bytes\": %llu, "
 			       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
+			       "\"copies\": %llu, \"copy_bytes\": %llu, \"copy_ns\": %llu, "
 			       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
 			       "\"copy_ns_per_io\": %.1f}", i ? "," : "", i,
 			       (unsigned long long)reqs,
 			       (unsigned long long)q->bytes,
 			       (unsigned long long)enters,
 			       (unsigned long long)q->sleeps,
-			       (unsigned long long)cqes, per, persl, ns);
+			       (unsigned long long)cqes,
+			       (unsigned long long)q->copies,
+			       (unsigned long long)q->copy_bytes,
+			       (unsigned long long)q->copy_ns, per, persl, ns);
 		else
-			printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f\n", i,
+			printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f %10llu %14llu\n", i,
 			       (unsigned long long)reqs,
 			       (unsigned long long)q->bytes,
-			       (unsigned long long)enters, per, persl, ns);
+			       (unsigned long long)enters, per, persl, ns,
+			       (unsigned long long)q->copies,
+			       (unsigned long long)q->copy_bytes);
 	}
 	if (json)
 		printf("\n]}\n");

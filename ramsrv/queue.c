@@ -39,8 +39,9 @@ static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 	cmd->q_id = (uint16_t)q->q_id;
 	cmd->tag = (uint16_t)tag;
 	cmd->result = result;
-	cmd->addr = (uint64_t)(uintptr_t)((char *)q->buf.addr +
-					 (size_t)tag * d->max_io);
+	/* user copy: no io buffer, the driver wants addr 0 */
+	cmd->addr = d->user_copy ? 0 : (uint64_t)(uintptr_t)((char *)q->buf.addr +
+							     (size_t)tag * d->max_io);
 	sqe->user_data = rs_ud_pack(tag, legacy_op == UBLK_IO_FETCH_REQ ?
 				    RS_UD_OP_FETCH : RS_UD_OP_COMMIT);
 }
@@ -89,7 +90,11 @@ static void *queue_thread(void *arg)
 	sigset_t set;
 	unsigned int tag, head, n;
 	int inflight, ret;
-	size_t blen = (size_t)d->depth * d->max_io;
+	/* classic: depth x max-io io buffers; user copy: none (null single: one
+	 * max-io scratch buffer; none: nothing at all) */
+	size_t blen = !d->user_copy ? (size_t)d->depth * d->max_io :
+		      d->copy == RS_COPY_SINGLE && d->tgt == &tgt_null_ops ?
+		      d->max_io : 0;
 
 	snprintf(who, sizeof(who), "dev %d q %d", d->info.dev_id, q->q_id);
 	sigemptyset(&set);
@@ -100,13 +105,15 @@ static void *queue_thread(void *arg)
 			strerror(errno));
 	st->tid = (uint32_t)gettid();
 
-	ret = rs_buf_alloc(&q->buf, blen, q->node, d->opts.huge, who);
-	if (ret < 0)
-		goto fail;
-	st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
-	st->buf_len = q->buf.len;
-	st->huge = q->buf.huge;
-	st->node = q->buf.node;
+	if (blen) {
+		ret = rs_buf_alloc(&q->buf, blen, q->node, d->opts.huge, who);
+		if (ret < 0)
+			goto fail;
+		st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
+		st->buf_len = q->buf.len;
+		st->huge = q->buf.huge;
+		st->node = q->buf.node;
+	}
 
 	ret = ring_init(&ring, d->depth);
 	if (ret < 0) {
@@ -188,7 +195,7 @@ static void *queue_thread(void *arg)
 				continue;
 			}
 			iod = &q->descs[tag];
-			res = d->tgt->handle(d, q->q_id, iod,
+			res = d->tgt->handle(q, tag, iod, d->user_copy ? NULL :
 					     (char *)q->buf.addr +
 					     (size_t)tag * d->max_io);
 			reqs++;
@@ -207,6 +214,8 @@ static void *queue_thread(void *arg)
 		st->cqes += n;
 		st->reqs += reqs;
 		st->bytes += bytes;
+		st->copies = q->copies;
+		st->copy_bytes = q->copy_bytes;
 	}
 	/* all commands gone without a stop from us: the driver dropped the queue */
 	if (!d->stopping)

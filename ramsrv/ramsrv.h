@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sched.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <linux/ublk_cmd.h>
@@ -31,6 +32,17 @@
 
 enum rs_huge { RS_HUGE_AUTO, RS_HUGE_ON, RS_HUGE_OFF };
 
+/*
+ * How data moves between a request's pages and the target (--copy):
+ * classic: the driver copies to/from the FETCH io buffer, the target copies
+ *          between io buffer and store (two copies for ram);
+ * single:  UBLK_F_USER_COPY, the server pread()s/pwrite()s the char node
+ *          straight to/from the store (one copy);
+ * none:    UBLK_F_USER_COPY and a null target that never moves data;
+ * auto:    the cheapest the driver offers.
+ */
+enum rs_copy_mode { RS_COPY_AUTO, RS_COPY_CLASSIC, RS_COPY_SINGLE, RS_COPY_NONE };
+
 /* ---- options (cli.c / util.c) ---- */
 struct rs_opts {
 	char target[16];	/* "null" or "ram" */
@@ -45,6 +57,7 @@ struct rs_opts {
 	char ctrl[128];
 	int id;			/* -1 = any */
 	bool foreground;
+	enum rs_copy_mode copy;
 };
 
 /* ---- pure helpers (util.c, unit tested) ---- */
@@ -60,6 +73,15 @@ int rs_dev_paths(const char *ctrl, int id, char *cdev, size_t clen,
  * (-1 = unknown). Returns 0 when nothing is known. */
 int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus);
 int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len);
+const char *rs_copy_name(enum rs_copy_mode m);
+int rs_copy_parse(const char *s, enum rs_copy_mode *out);
+/*
+ * Resolve --copy for @target given the driver's features (@feat_known false:
+ * GET_FEATURES unavailable, assume no USER_COPY). Returns 0 and sets *out, or
+ * -EINVAL (a bad combination) / -EOPNOTSUPP (driver lacks USER_COPY) with msg.
+ */
+int rs_copy_resolve(const char *target, enum rs_copy_mode want, uint64_t feat,
+		    bool feat_known, enum rs_copy_mode *out, char *msg, size_t len);
 
 /* user_data packing for queue ring CQEs */
 #define RS_UD_OP_FETCH	1U
@@ -89,6 +111,8 @@ struct rs_qstate {
 	uint64_t cqes;
 	uint64_t copy_ns;
 	uint64_t sleeps;	/* enters that waited for a CQE */
+	uint64_t copy_bytes;	/* bytes the server moved (memcpy/pread/pwrite) */
+	uint64_t copies;	/* copy operations (calls) doing so */
 	/* fixed after setup */
 	int32_t node;		/* NUMA node of the buffers (-1 unknown) */
 	int32_t want_node;	/* node chosen from the queue's CPUs */
@@ -97,7 +121,7 @@ struct rs_qstate {
 	uint64_t buf_addr;
 	uint64_t buf_len;
 	char cpus[64];
-	char pad[48];
+	char pad[32];
 } __attribute__((aligned(64)));
 
 struct rs_state {
@@ -116,7 +140,8 @@ struct rs_state {
 	char bdev[64];
 	char backing[256];
 	char store_policy[32];
-	char copy[48];
+	char copy[48];		/* copy routine */
+	char copy_mode[16];	/* classic, single, none */
 	struct rs_qstate q[RS_MAX_QUEUES];
 };
 
@@ -144,13 +169,17 @@ int rs_ctrl_get_info(struct rs_ctrl *c, int id, struct ublksrv_ctrl_dev_info *in
 
 /* ---- targets ---- */
 struct rs_dev;
+struct rs_queue;
 struct target_ops {
 	const char *name;
 	/* set up the store; fill attrs for SET_PARAMS */
 	int (*init)(struct rs_dev *d);
-	/* handle one request; returns result for COMMIT (bytes or -errno) */
-	int (*handle)(struct rs_dev *d, int q, const struct ublksrv_io_desc *iod,
-		      void *buf);
+	/*
+	 * handle one request; returns result for COMMIT (bytes or -errno).
+	 * @buf is the tag's io buffer (classic) or NULL (user copy).
+	 */
+	int (*handle)(struct rs_queue *q, unsigned int tag,
+		      const struct ublksrv_io_desc *iod, void *buf);
 	/* flush everything to the backing (on exit) */
 	void (*fini)(struct rs_dev *d);
 };
@@ -187,6 +216,8 @@ struct rs_queue {
 	cpu_set_t cpus;
 	int node;
 	struct rs_qstate *st;
+	uint64_t copy_bytes;	/* queue thread's counters, flushed to st */
+	uint64_t copies;
 	pthread_t thread;
 	int setup_ret;		/* result of ring setup + fetches */
 	bool started;
@@ -215,6 +246,8 @@ struct rs_dev {
 	bool backing_durable;	/* backing on a real fs: flush = msync */
 	uint32_t attrs;		/* UBLK_ATTR_* */
 	bool ioctl_io;		/* ioctl-encoded IO opcodes */
+	enum rs_copy_mode copy;	/* resolved --copy */
+	bool user_copy;		/* UBLK_F_USER_COPY: no io buffers */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping */
 	volatile int stopping;	/* main thread is stopping the device */
 	volatile int abort_now;	/* queue threads: leave the loop on EINTR */
@@ -227,5 +260,17 @@ void rs_queue_join(struct rs_queue *q);
 void rs_queue_kick(struct rs_queue *q);
 
 int rs_serve(struct rs_dev *d, int live_fd);
+
+/* ---- user copy (ucopy.c): move a request's data through the char node ---- */
+static inline off_t rs_ucopy_pos(unsigned int q_id, unsigned int tag, size_t off)
+{
+	return (off_t)(UBLKSRV_IO_BUF_OFFSET +
+		       ((uint64_t)q_id << UBLK_QID_OFF) +
+		       ((uint64_t)tag << UBLK_TAG_OFF) + off);
+}
+/* request pages -> @dst (WRITE requests); 0 or -errno */
+int rs_ucopy_from_req(struct rs_queue *q, unsigned int tag, void *dst, size_t len);
+/* @src -> request pages (READ requests); 0 or -errno */
+int rs_ucopy_to_req(struct rs_queue *q, unsigned int tag, const void *src, size_t len);
 
 #endif

@@ -51,6 +51,8 @@ static void test_uint(void)
 	CHECK("parse_uint neg", rs_parse_uint("-1", 4096, &v) == -EINVAL, "no EINVAL");
 }
 
+static void t_none_ram(struct rs_opts *o) { o->copy = RS_COPY_NONE; }
+
 static int validate(void (*tweak)(struct rs_opts *))
 {
 	struct rs_opts o;
@@ -79,6 +81,7 @@ static void t_backing_null(struct rs_opts *o) { strcpy(o->target, "null"); strcp
 static void test_validate(void)
 {
 	CHECK("validate defaults", validate(t_ok) == 0, "rejected");
+	CHECK("validate copy none with ram", validate(t_none_ram) == -EINVAL, "accepted");
 	CHECK("validate size 0", validate(t_size0) == -EINVAL, "accepted");
 	CHECK("validate size not multiple of 4096", validate(t_size_odd) == -EINVAL, "accepted");
 	CHECK("validate size multiple of 512", validate(t_size_512) == 0, "rejected");
@@ -146,8 +149,37 @@ static void test_ud(void)
 	      (unsigned long long)ud);
 }
 
+static void test_copy(void)
+{
+	enum rs_copy_mode m = RS_COPY_AUTO;
+	char msg[160];
+	const uint64_t uc = UBLK_F_USER_COPY;
+
+	CHECK("copy parse single", rs_copy_parse("single", &m) == 0 && m == RS_COPY_SINGLE, "m %d", m);
+	CHECK("copy parse junk", rs_copy_parse("zero", &m) == -EINVAL, "accepted");
+	CHECK("copy name none", !strcmp(rs_copy_name(RS_COPY_NONE), "none"), "%s", rs_copy_name(RS_COPY_NONE));
+	CHECK("copy auto ram ucopy", rs_copy_resolve("ram", RS_COPY_AUTO, uc, true, &m, msg, sizeof(msg)) == 0 &&
+	      m == RS_COPY_SINGLE, "m %d", m);
+	CHECK("copy auto null ucopy", rs_copy_resolve("null", RS_COPY_AUTO, uc, true, &m, msg, sizeof(msg)) == 0 &&
+	      m == RS_COPY_NONE, "m %d", m);
+	CHECK("copy auto ram no ucopy", rs_copy_resolve("ram", RS_COPY_AUTO, 0x40, true, &m, msg, sizeof(msg)) == 0 &&
+	      m == RS_COPY_CLASSIC, "m %d", m);
+	CHECK("copy auto unknown features", rs_copy_resolve("null", RS_COPY_AUTO, uc, false, &m, msg, sizeof(msg)) == 0 &&
+	      m == RS_COPY_CLASSIC, "m %d", m);
+	CHECK("copy none ram", rs_copy_resolve("ram", RS_COPY_NONE, uc, true, &m, msg, sizeof(msg)) == -EINVAL, "accepted");
+	CHECK("copy single no ucopy", rs_copy_resolve("ram", RS_COPY_SINGLE, 0, true, &m, msg, sizeof(msg)) == -EOPNOTSUPP,
+	      "accepted");
+	CHECK("copy none unknown features", rs_copy_resolve("null", RS_COPY_NONE, uc, false, &m, msg, sizeof(msg)) == -EOPNOTSUPP,
+	      "accepted");
+	CHECK("copy classic always", rs_copy_resolve("null", RS_COPY_CLASSIC, 0, false, &m, msg, sizeof(msg)) == 0 &&
+	      m == RS_COPY_CLASSIC, "m %d", m);
+	CHECK("ucopy pos", rs_ucopy_pos(3, 5, 4096) == (off_t)(0x80000000ULL + (3ULL << 41) + (5ULL << 25) + 4096),
+	      "got 0x%llx", (unsigned long long)rs_ucopy_pos(3, 5, 4096));
+}
+
 int main(void)
 {
+	test_copy();
 	test_size();
 	test_uint();
 	test_validate();

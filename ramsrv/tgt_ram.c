@@ -146,7 +146,10 @@ static int ram_init(struct rs_dev *d)
 		}
 	}
 	store_policy(d);
-	snprintf(d->st->copy, sizeof(d->st->copy), "%s", rs_copy_init());
+	if (d->user_copy)
+		snprintf(d->st->copy, sizeof(d->st->copy), "pread/pwrite");
+	else
+		snprintf(d->st->copy, sizeof(d->st->copy), "%s", rs_copy_init());
 	d->attrs = d->backing_durable ? UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA : 0;
 	return 0;
 }
@@ -176,22 +179,35 @@ static void ram_zero(struct rs_dev *d, uint64_t off, uint64_t len)
 	memset(s + b, 0, off + len - b);
 }
 
-static int ram_handle(struct rs_dev *d, int q, const struct ublksrv_io_desc *iod,
-		      void *buf)
+static int ram_handle(struct rs_queue *q, unsigned int tag,
+		      const struct ublksrv_io_desc *iod, void *buf)
 {
+	struct rs_dev *d = q->dev;
 	uint64_t off = iod->start_sector << 9;
 	uint64_t len = (uint64_t)iod->nr_sectors << 9;
 	char *s = d->store;
 
-	(void)q;
 	if (off + len > d->size || off + len < off)
 		return -EIO;
 	switch (ublksrv_get_op(iod)) {
 	case UBLK_IO_OP_READ:
+		if (!buf)
+			return rs_ucopy_to_req(q, tag, s + off, len) ?: (int)len;
 		rs_copy(buf, s + off, len);
+		q->copies++;
+		q->copy_bytes += len;
 		return (int)len;
 	case UBLK_IO_OP_WRITE:
-		rs_copy(s + off, buf, len);
+		if (!buf) {
+			int r = rs_ucopy_from_req(q, tag, s + off, len);
+
+			if (r < 0)
+				return r;
+		} else {
+			rs_copy(s + off, buf, len);
+			q->copies++;
+			q->copy_bytes += len;
+		}
 		if (d->backing_durable && (ublksrv_get_flags(iod) & (UBLK_IO_F_FUA >> 8))) {
 			uint64_t a = off & ~4095ULL;
 

@@ -90,6 +90,7 @@ void rs_opts_default(struct rs_opts *o)
 	o->max_io = RS_DEF_MAX_IO;
 	o->huge = RS_HUGE_AUTO;
 	o->id = -1;
+	o->copy = RS_COPY_CLASSIC;	/* io buffers as before; auto is opt-in */
 }
 
 int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
@@ -115,6 +116,8 @@ int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 		BAD("--max-io %u: smaller than the block size", o->max_io);
 	if (o->backing[0] && strcmp(o->target, "ram"))
 		BAD("--backing needs -t ram");
+	if (o->copy == RS_COPY_NONE && strcmp(o->target, "null"))
+		BAD("--copy none needs -t null (a ram disk must move its data)");
 	if (o->id != -1 && (o->id < 0 || (unsigned int)o->id > RS_MAX_DEV_ID))
 		BAD("--id %d: out of range 0-%u", o->id, RS_MAX_DEV_ID);
 	return 0;
@@ -190,4 +193,53 @@ int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len)
 		cpu++;
 	}
 	return off >= len ? -ENOSPC : 0;
+}
+
+static const char *const copy_names[] = {
+	[RS_COPY_AUTO] = "auto",
+	[RS_COPY_CLASSIC] = "classic",
+	[RS_COPY_SINGLE] = "single",
+	[RS_COPY_NONE] = "none",
+};
+
+const char *rs_copy_name(enum rs_copy_mode m)
+{
+	return (unsigned int)m < sizeof(copy_names) / sizeof(copy_names[0]) ?
+	       copy_names[m] : "?";
+}
+
+int rs_copy_parse(const char *s, enum rs_copy_mode *out)
+{
+	unsigned int i;
+
+	for (i = 0; s && i < sizeof(copy_names) / sizeof(copy_names[0]); i++)
+		if (!strcmp(s, copy_names[i])) {
+			*out = (enum rs_copy_mode)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int rs_copy_resolve(const char *target, enum rs_copy_mode want, uint64_t feat,
+		    bool feat_known, enum rs_copy_mode *out, char *msg, size_t len)
+{
+	bool ucopy = feat_known && (feat & UBLK_F_USER_COPY);
+	bool null = !strcmp(target, "null");
+
+	if (want == RS_COPY_NONE && !null) {
+		snprintf(msg, len, "--copy none needs -t null (a ram disk must move its data)");
+		return -EINVAL;
+	}
+	if (want == RS_COPY_AUTO) {
+		*out = !ucopy ? RS_COPY_CLASSIC : null ? RS_COPY_NONE : RS_COPY_SINGLE;
+		return 0;
+	}
+	if ((want == RS_COPY_SINGLE || want == RS_COPY_NONE) && !ucopy) {
+		snprintf(msg, len, "--copy %s: the driver %s UBLK_F_USER_COPY",
+			 rs_copy_name(want), feat_known ? "does not offer" :
+			 "cannot report features (no GET_FEATURES), so no");
+		return -EOPNOTSUPP;
+	}
+	*out = want;
+	return 0;
 }

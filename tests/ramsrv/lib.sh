@@ -67,3 +67,38 @@ rs_verify() {
 		--verify=crc32c --verify_fatal=1 --do_verify=1 \
 		--randrepeat=0 "$@"
 }
+
+# rs_stat ID FIELD: FIELD summed over the queues of `ramsrv stats --json`.
+rs_stat() {
+	"$RAMSRV" stats --id "$1" --json | grep -o "\"$2\": [0-9]*" |
+		awk '{s += $2} END {print s + 0}'
+}
+
+# rs_settle ID: wait until the device's request count stops moving (the
+# kernel's partition scan and udev's probes read a new device for a while).
+rs_settle() {
+	local a b i
+	a=$(rs_stat "$1" requests)
+	for ((i = 0; i < 50; i++)); do
+		sleep 0.3
+		b=$(rs_stat "$1" requests)
+		[[ $a == "$b" ]] && return 0
+		a=$b
+	done
+	fail "device $1 never went idle"
+}
+
+# rs_copy_mode ID: the copy mode `ramsrv list --json` shows for ID.
+rs_copy_mode() {
+	"$RAMSRV" list --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z]*\)\".*/\1/p"
+}
+
+# rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers
+# UBLK_F_USER_COPY (probed with a tiny null device in none mode).
+rs_user_copy() {
+	local out
+	out=$("$RAMSRV" add -t null --size 1M --copy none --ctrl "$ZUBLK_CTRL" 2>/dev/null) ||
+		return 1
+	"$RAMSRV" del --id "${out%% *}" >/dev/null 2>&1
+	return 0
+}

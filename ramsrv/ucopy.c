@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ramsrv: UBLK_F_USER_COPY data moves. The driver exposes each in-flight
+ * request's pages at a per-(queue, tag) offset of the char node: pread()
+ * copies a WRITE request's data out, pwrite() fills a READ request's pages.
+ * One syscall, one copy, straight between the request and the store.
+ *
+ * Plain pread/pwrite, not io_uring READ/WRITE: the 6.12 char node does not
+ * set FMODE_NOWAIT, so io_uring would hand every such read/write to an io-wq
+ * worker (a thread hop per IO) rather than run it inline in the queue thread.
+ */
+#include <errno.h>
+#include <unistd.h>
+#include "ramsrv.h"
+
+int rs_ucopy_from_req(struct rs_queue *q, unsigned int tag, void *dst, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t r = pread(q->cdev_fd, (char *)dst + done, len - done,
+				  rs_ucopy_pos((unsigned int)q->q_id, tag, done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		q->copies++;
+		q->copy_bytes += (uint64_t)r;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+int rs_ucopy_to_req(struct rs_queue *q, unsigned int tag, const void *src, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t r = pwrite(q->cdev_fd, (const char *)src + done, len - done,
+				   rs_ucopy_pos((unsigned int)q->q_id, tag, done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		q->copies++;
+		q->copy_bytes += (uint64_t)r;
+		done += (size_t)r;
+	}
+	return 0;
+}
