@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * zublk extensions to the ublk ABI of <linux/ublk_cmd.h>.
+ *
+ * Everything here is optional: a server that never sets these flags sees
+ * exactly the upstream ABI, and a server that wants them must first check
+ * that UBLK_U_CMD_GET_FEATURES reports them (the in-tree ublk_drv never
+ * does; a zublk too old to know one does not either).  Ask for a feature
+ * by setting its bit in ublksrv_ctrl_dev_info.flags at ADD_DEV; zublk
+ * answers ADD_DEV with the flags it granted.
+ *
+ * The bits are taken from the top of the 64-bit flags word so that they
+ * can never meet upstream's, which grow from bit 0 (bit 19 in 2026).
+ */
+#ifndef ZUBLK_UAPI_H
+#define ZUBLK_UAPI_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+/*
+ * ZUBLK_F_PIN_BUF: long-term pinned FETCH buffers.
+ *
+ * The buffer a tag's FETCH_REQ (or COMMIT_AND_FETCH_REQ) names is pinned
+ * once, FOLL_LONGTERM, for ublksrv_ctrl_dev_info.max_io_buf_bytes bytes,
+ * and reused for every request on that tag: no page-table walk or pin per
+ * IO.  Pins are counted per folio, so a 2 MiB hugepage is one pin.  The
+ * pin moves when a COMMIT_AND_FETCH_REQ names a different address, and is
+ * dropped when the char node is released.
+ *
+ * Consequence a server must know: the driver keeps using the pages it
+ * pinned.  A server that unmaps the buffer and maps new memory at the same
+ * address without naming a new address is reading and writing pages the
+ * driver no longer uses (its data goes to the old pages, which stay
+ * allocated until the pin is dropped): nothing outside the buffer is ever
+ * touched, but the server sees stale data.  Name a new address to move.
+ *
+ * A buffer that cannot be pinned long term (unmapped, read-only, or a
+ * shared mapping of a file that forbids long-term pins) fails its FETCH
+ * with -EFAULT (or the pin's errno) and the driver logs one line naming
+ * the device, queue and tag.
+ */
+#define ZUBLK_F_PIN_BUF		(1ULL << 63)
+
+/*
+ * ZUBLK_F_STORE: single-copy store region.
+ *
+ * The server registers one region of its memory per device (its RAM store,
+ * say) with ZUBLK_U_IO_REGISTER_STORE before it fetches any tag; the
+ * driver pins it long term (per folio, as above) until the char node is
+ * released.  From then on, FETCH_REQ carries no buffer (addr is ignored),
+ * a write is delivered without its data, and COMMIT_AND_FETCH_REQ's addr
+ * is a byte offset into the store:
+ *
+ *   READ,  result = n > 0:  the driver copies store[addr, addr + n) into the
+ *                           request's pages, then completes it with n.
+ *   WRITE, result = n > 0:  the driver copies the request's first n bytes to
+ *                           store[addr, addr + n), then completes it.
+ *   addr == ZUBLK_STORE_NONE, or result <= 0, or a request without data
+ *   (flush, discard, write-zeroes): nothing is copied.
+ *
+ * So data crosses memory once, in the server's task, within the commit
+ * it already sends: no extra round trip.  A range outside the region fails
+ * the request with -EIO (logged once per device).  A null server commits
+ * every request with ZUBLK_STORE_NONE and moves no data at all.
+ *
+ * ZUBLK_F_STORE excludes UBLK_F_USER_COPY and UBLK_F_NEED_GET_DATA
+ * (ADD_DEV fails with -EINVAL if both are asked for).
+ */
+#define ZUBLK_F_STORE		(1ULL << 62)
+
+/* COMMIT_AND_FETCH_REQ addr meaning "move no data" under ZUBLK_F_STORE. */
+#define ZUBLK_STORE_NONE	(~0ULL)
+
+/*
+ * Store registration, the 16-byte payload of a ZUBLK_U_IO_REGISTER_STORE
+ * uring_cmd on the char node (it fits the SQE's command area, so no
+ * SQE128 is needed).  addr and len must be page aligned; len > 0.
+ * Completes with 0, -EINVAL (alignment, flag not granted), -EBUSY
+ * (already registered, or a tag already fetched) or the pin's errno.
+ */
+struct zublk_store_reg {
+	__u64	addr;		/* user address of the region */
+	__u64	len;		/* bytes */
+};
+
+#define ZUBLK_U_IO_REGISTER_STORE	_IOW('Z', 0x01, struct zublk_store_reg)
+
+/*
+ * Per-queue cost counters, debugfs:
+ *   /sys/kernel/debug/zublk/<char node name>/queue<Q>
+ * one "name value" pair per line, all monotonic u64 since ADD_DEV:
+ *   requests       requests delivered to the server
+ *   bytes          data bytes of those requests
+ *   copies         data copies the driver made: one per request through
+ *                  a FETCH buffer or the store, one per pread/pwrite on
+ *                  the char node (user copy)
+ *   copy_bytes     bytes those copies moved
+ *   copy_ns        nanoseconds spent in them
+ *   pins           folios pinned (a 2 MiB hugepage is one)
+ *   unpins         folios unpinned
+ *   tw_batches     task-work runs that delivered requests
+ *   tw_requests    requests those runs delivered (tw_requests / tw_batches
+ *                  is the batch size)
+ * New lines may be added; readers must skip names they do not know.
+ */
+#define ZUBLK_DEBUGFS_DIR	"/sys/kernel/debug/zublk"
+
+#endif /* ZUBLK_UAPI_H */
