@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../include/zublk.h"
+
 #define MAX_WORKERS	16
 #define MAX_DEV_ID	8	/* ids the fuzzer aims at: 0..7 */
 
@@ -82,6 +84,7 @@ static const uint32_t io_ops[] = {
 	UBLK_U_IO_FETCH_REQ, UBLK_U_IO_COMMIT_AND_FETCH_REQ,
 	UBLK_U_IO_NEED_GET_DATA, UBLK_IO_FETCH_REQ,
 	UBLK_IO_COMMIT_AND_FETCH_REQ, UBLK_IO_NEED_GET_DATA,
+	ZUBLK_U_IO_REGISTER_STORE,
 };
 
 /* A value that is usually plausible and sometimes hostile. */
@@ -119,8 +122,10 @@ static void fill_dev_info(struct rng *r, struct ublksrv_ctrl_dev_info *info, uin
 	info->max_io_buf_bytes = pick_u32(r, bufs, 7);
 	info->dev_id = dev_id;
 	info->ublksrv_pid = below(r, 2) ? (int32_t)getpid() : (int32_t)rnd(r);
-	/* Mostly known feature bits, sometimes anything. */
-	info->flags = below(r, 4) ? (rnd(r) & 0x1ffULL) : rnd(r);
+	/* Mostly known feature bits (upstream's and zublk's PIN_BUF/STORE at
+	 * the top), sometimes anything. */
+	info->flags = below(r, 4) ? (rnd(r) & (0x3ffULL | ZUBLK_F_PIN_BUF | ZUBLK_F_STORE))
+				  : rnd(r);
 }
 
 static void fill_params(struct rng *r, struct ublk_params *p)
@@ -283,6 +288,14 @@ static void cdev_op(struct io_uring *ring, struct cdev *cd, struct rng *r)
 	c->tag = (uint16_t)pick_u32(r, tags, sizeof(tags) / sizeof(tags[0]));
 	c->result = below(r, 2) ? 4096 : (int32_t)rnd(r);
 	c->addr = pick_addr(r, iobuf);
+	if (sqe->cmd_op == ZUBLK_U_IO_REGISTER_STORE) {
+		/* the store's payload overlays the io command */
+		static const uint64_t lens[] = { 4096, sizeof(iobuf), 0, 4095, 1ULL << 40 };
+		struct zublk_store_reg *s = (struct zublk_store_reg *)sqe->cmd;
+
+		s->addr = pick_addr(r, iobuf);
+		s->len = lens[below(r, sizeof(lens) / sizeof(lens[0]))];
+	}
 	if (io_uring_submit(ring) < 0)
 		return;
 	/* FETCH completes only with a request; do not wait for it. */
