@@ -51,7 +51,7 @@ static void zublk_ubuf_unpin(struct zublk_ubuf *u)
 static int zublk_ubuf_pin(struct zublk_ubuf *u)
 {
 	unsigned long want;
-	int got;
+	int got, i;
 
 	if (u->nr && u->addr < u->base + u->nr * PAGE_SIZE)
 		return 0;
@@ -64,9 +64,9 @@ static int zublk_ubuf_pin(struct zublk_ubuf *u)
 	if (got <= 0)
 		return got ? got : -EFAULT;
 	u->nr = got;
-	for (want = 0; want < got; want++)
-		if (!want || page_folio(u->pages[want]) !=
-			     page_folio(u->pages[want - 1]))
+	/* pins are counted per folio: a run of pages of one folio is one */
+	for (i = 0; i < got; i++)
+		if (!i || page_folio(u->pages[i]) != page_folio(u->pages[i - 1]))
 			u->folios++;
 	return 0;
 }

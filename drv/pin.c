@@ -160,7 +160,7 @@ void zublk_pinned_iter(const struct zublk_pinned *p, unsigned int dir, u64 off,
 /*
  * ZUBLK_F_PIN_BUF: pin @q's tag @tag buffer at @addr (max_io_buf_bytes)
  * for FETCH or a COMMIT_AND_FETCH naming a new address.  A failure is
- * logged once per call site burst, naming device, queue and tag.
+ * logged (ratelimited) naming device, queue and tag.
  */
 struct zublk_pinned *zublk_pin_buf(struct zublk_queue *q, u16 tag, u64 addr)
 {

@@ -195,8 +195,8 @@ struct zublk_queue {
 	bool user_copy;			/* UBLK_F_USER_COPY */
 	bool need_get_data;		/* UBLK_F_NEED_GET_DATA */
 	bool need_ref;			/* io->ref in use (user copy, NEED_GET_DATA) */
-	bool pin_buf;			/* ZUBLK_F_PIN_BUF granted */
-	bool store;			/* ZUBLK_F_STORE granted */
+	bool pin_buf;			/* ZUBLK_F_PIN_BUF granted; fixed at ADD_DEV */
+	bool store;			/* ZUBLK_F_STORE granted; fixed at ADD_DEV */
 	struct zublk_qstats stats;	/* cost counters; see struct zublk_qstats */
 	struct llist_head pending;	/* requests awaiting delivery (lockless) */
 	struct task_struct *task;	/* task that fetched the tags (ref held);
