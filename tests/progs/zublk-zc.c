@@ -6,7 +6,7 @@
  *
  *   zublk-zc [--ctrl PATH] serve [--pin] [--store | --none] [--huge]
  *            [--depth N] [--buf BYTES] [--size BYTES] [--remap-after N]
- *            [--oob] [--move]
+ *            [--oob] [--move] [--get-data]
  *       add a RAM device and serve it; prints the device id once START_DEV
  *       returned, exits when the device is stopped or deleted.
  *         --pin      ask ZUBLK_F_PIN_BUF (classic FETCH buffers)
@@ -22,6 +22,8 @@
  *         --oob      (--store) commit reads with an offset past the store
  *         --move     each tag has two buffers; every commit names the other
  *                    one (so PIN_BUF re-pins on every request)
+ *         --get-data UBLK_F_NEED_GET_DATA: writes come without data, the
+ *                    server fetches it into the tag's buffer
  *       Exit: 0, or 1 when the remap check saw driver data in the new
  *       mapping, 2 on setup errors.
  *   zublk-zc [--ctrl PATH] del ID
@@ -51,7 +53,7 @@ static const char *ctrl_path = "/dev/zublk-control";
 static int failures;
 
 struct opts {
-	bool pin, store, none, huge, oob, move;
+	bool pin, store, none, huge, oob, move, get_data;
 	unsigned int depth;
 	unsigned int buf;		/* max_io_buf_bytes */
 	uint64_t size;			/* device bytes */
@@ -369,6 +371,12 @@ static int serve(struct zs *s, int *ctrl_res)
 				s->inflight--;
 				continue;
 			}
+			if (res == UBLK_IO_RES_NEED_GET_DATA) {
+				/* completes with UBLK_IO_RES_OK once the data is in */
+				prep_io(s, UBLK_U_IO_NEED_GET_DATA, (uint16_t)ud, 0,
+					fetch_addr(s, (uint16_t)ud));
+				continue;
+			}
 			res = handle(s, (uint16_t)ud, &addr);
 			if (s->o.move) {
 				s->slot[ud] ^= 1;
@@ -387,6 +395,7 @@ static int serve(struct zs *s, int *ctrl_res)
 static int cmd_serve(struct opts *o)
 {
 	uint64_t flags = (o->pin ? ZUBLK_F_PIN_BUF : 0) |
+			 (o->get_data ? UBLK_F_NEED_GET_DATA : 0) |
 			 (o->store || o->none ? ZUBLK_F_STORE : 0);
 	struct zs s = { .o = *o };
 	int ret, start = INT32_MIN;
@@ -535,7 +544,7 @@ static int cmd_badinput(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: zublk-zc [--ctrl PATH] serve [--pin] [--store|--none] [--huge] [--depth N] [--buf BYTES] [--size BYTES] [--remap-after N] [--oob] [--move] | del ID | badinput\n");
+	fprintf(stderr, "usage: zublk-zc [--ctrl PATH] serve [--pin] [--store|--none] [--huge] [--depth N] [--buf BYTES] [--size BYTES] [--remap-after N] [--oob] [--move] [--get-data] | del ID | badinput\n");
 	return 2;
 }
 
@@ -592,6 +601,8 @@ int main(int argc, char **argv)
 			o.oob = true;
 		else if (!strcmp(argv[i], "--move"))
 			o.move = true;
+		else if (!strcmp(argv[i], "--get-data"))
+			o.get_data = true;
 		else if (num_arg(argc, argv, &i, "--depth", &v))
 			o.depth = (unsigned int)v;
 		else if (num_arg(argc, argv, &i, "--buf", &v))
@@ -605,7 +616,7 @@ int main(int argc, char **argv)
 	}
 	if (!o.depth || o.depth > 64 || o.buf < 4096 || o.buf % 4096 ||
 	    !o.size || o.size % HUGE_SZ || (o.store && o.none) ||
-	    (o.oob && !o.store) || (o.move && (o.store || o.none)) ||
+	    (o.oob && !o.store) || ((o.move || o.get_data) && (o.store || o.none)) ||
 	    (o.remap_after >= 0 && (o.store || o.none || o.move))) {
 		fprintf(stderr, "zublk-zc: bad option combination or value (size must be a multiple of 2 MiB)\n");
 		return 2;
