@@ -193,8 +193,9 @@ static void zublk_queue_rqs(struct rq_list *rqlist)
 /*
  * Hand one queued request to the server through its tag's parked command,
  * in the server's task.  @dead: the task is exiting or the device aborted.
+ * Returns whether the server got the request.
  */
-static void zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
+static bool zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
 			  unsigned int issue_flags)
 {
 	struct zublk_io *io = &q->ios[rq->tag];
@@ -205,15 +206,16 @@ static void zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
 	if (unlikely(dead))
 		goto out_abort;
 
-	if (req_op(rq) == REQ_OP_WRITE && !q->user_copy) {
+	/* USER_COPY: the server pwrites; STORE: the data moves at commit */
+	if (req_op(rq) == REQ_OP_WRITE && !q->user_copy && !q->store) {
 		if (q->need_get_data) {
 			owned |= ZIO_F_NEED_GET_DATA;
 			res = UBLK_IO_RES_NEED_GET_DATA;
-		} else if (unlikely(zublk_copy_to_server(rq, io->addr))) {
+		} else if (unlikely(zublk_copy_to_server(q, io, rq, io->addr))) {
 			/* bad server buffer: fail this IO, keep the command */
 			clear_bit(ZIO_QUEUED, &io->flags);
 			blk_mq_end_request(rq, BLK_STS_IOERR);
-			return;
+			return false;
 		}
 	}
 
@@ -226,10 +228,13 @@ static void zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
 		WARN_ON_ONCE(1);
 		clear_bit(ZIO_QUEUED, &io->flags);
 		blk_mq_end_request(rq, BLK_STS_IOERR);
-		return;
+		return false;
 	}
+	zublk_stat_own(q, ZST_REQUESTS, 1);
+	if (req_op(rq) == REQ_OP_READ || req_op(rq) == REQ_OP_WRITE)
+		zublk_stat_own(q, ZST_BYTES, blk_rq_bytes(rq));
 	io_uring_cmd_done(cmd, res, 0, issue_flags);
-	return;
+	return true;
 
 out_abort:
 	if (cmpxchg(&io->flags, ZIO_F_ARMED | ZIO_F_QUEUED, 0) ==
@@ -238,6 +243,7 @@ out_abort:
 	else
 		clear_bit(ZIO_QUEUED, &io->flags);
 	blk_mq_end_request(rq, BLK_STS_IOERR);
+	return false;
 }
 
 /* Task work scheduled by ->queue_rq: deliver every queued request. */
@@ -246,13 +252,19 @@ void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	struct zublk_queue *q = zublk_pdu(cmd)->q;
 	struct llist_node *list;
 	struct zublk_rq *pdu, *next;
+	unsigned int n = 0;
 	bool dead;
 
 	list = llist_reverse_order(llist_del_all(&q->pending));
 	dead = (issue_flags & IO_URING_F_TASK_DEAD) ||
 		test_bit(ZDEV_DEAD, &q->dev->state) || !current->mm;
 	llist_for_each_entry_safe(pdu, next, list, node)
-		zublk_deliver(q, blk_mq_rq_from_pdu(pdu), dead, issue_flags);
+		n += zublk_deliver(q, blk_mq_rq_from_pdu(pdu), dead, issue_flags);
+	/* n > 0 only when not dead: then this is the server task */
+	if (n) {
+		zublk_stat_own(q, ZST_TW_BATCHES, 1);
+		zublk_stat_own(q, ZST_TW_REQUESTS, n);
+	}
 }
 
 static int zublk_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,

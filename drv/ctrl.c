@@ -99,6 +99,8 @@ static void zublk_free_queues(struct zublk_dev *dev)
 
 	if (!dev->queues)
 		return;
+	/* normally gone at char node release already */
+	zublk_unpin_all(dev);
 	for (i = 0; i < dev->info.nr_hw_queues; i++) {
 		struct zublk_queue *q = dev->queues[i];
 
@@ -119,6 +121,8 @@ static void zublk_dev_release(struct device *d)
 {
 	struct zublk_dev *dev = container_of(d, struct zublk_dev, cdev_dev);
 
+	/* first: readers of the counters must be gone before the queues */
+	zublk_stats_del_dev(dev);
 	if (dev->set.tags)
 		blk_mq_free_tag_set(&dev->set);
 	zublk_free_queues(dev);
@@ -172,6 +176,8 @@ static int zublk_alloc_queues(struct zublk_dev *dev)
 		q->user_copy = dev->info.flags & UBLK_F_USER_COPY;
 		q->need_get_data = dev->info.flags & UBLK_F_NEED_GET_DATA;
 		q->need_ref = q->user_copy || q->need_get_data;
+		q->pin_buf = dev->info.flags & ZUBLK_F_PIN_BUF;
+		q->store = dev->info.flags & ZUBLK_F_STORE;
 		init_llist_head(&q->pending);
 		q->descs_order = get_order(zublk_descs_size(depth));
 		page = alloc_pages_node(node, GFP_KERNEL | __GFP_ZERO,
@@ -193,6 +199,11 @@ static int zublk_check_dev_info(const struct ublksrv_ctrl_dev_info *info,
 	if (info->flags & ~(ZUBLK_F_ALL | implicit)) {
 		pr_warn_ratelimited("ADD_DEV: unsupported flags %#llx\n",
 			info->flags & ~(ZUBLK_F_ALL | implicit));
+		return -EINVAL;
+	}
+	if ((info->flags & ZUBLK_F_STORE) &&
+	    (info->flags & (UBLK_F_USER_COPY | UBLK_F_NEED_GET_DATA))) {
+		pr_warn_ratelimited("ADD_DEV: ZUBLK_F_STORE excludes USER_COPY and NEED_GET_DATA\n");
 		return -EINVAL;
 	}
 	if (h->dev_id != info->dev_id) {
@@ -275,6 +286,9 @@ static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 	info.flags |= UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_URING_CMD_COMP_IN_TASK;
 	if (info.flags & UBLK_F_USER_COPY)
 		info.flags &= ~UBLK_F_NEED_GET_DATA;
+	/* no FETCH buffers to pin: not granted */
+	if (info.flags & (UBLK_F_USER_COPY | ZUBLK_F_STORE))
+		info.flags &= ~ZUBLK_F_PIN_BUF;
 	info.nr_hw_queues = min_t(unsigned int, info.nr_hw_queues, nr_cpu_ids);
 	if (!info.max_io_buf_bytes)
 		info.max_io_buf_bytes = ZUBLK_DEF_IO_BUF_BYTES;
@@ -323,6 +337,7 @@ static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 	ret = zublk_add_chdev(dev);
 	if (ret)
 		goto out_put;
+	zublk_stats_add_dev(dev);
 	zublk_publish(dev);
 	mutex_unlock(&zublk.ctl_mutex);
 	return 0;
