@@ -375,6 +375,8 @@ static void zublk_stop(struct zublk_dev *dev)
 	set_bit(ZDEV_NO_ARM, &dev->state);
 	dev->info.state = UBLK_S_DEV_DEAD;
 	mutex_unlock(&dev->mutex);
+	/* a START_DEV waiting for fetches gives up (it sees NO_ARM) */
+	complete_all(&dev->ready);
 	/*
 	 * Outside dev->mutex: completing a command takes its ring's lock, and
 	 * FETCH runs under that lock.
@@ -387,8 +389,6 @@ static void zublk_remove(struct zublk_dev *dev)
 {
 	lockdep_assert_held(&zublk.ctl_mutex);
 	zublk_stop(dev);
-	/* A START_DEV still waiting for fetches must not wait forever. */
-	complete_all(&dev->ready);
 	cdev_device_del(&dev->cdev, &dev->cdev_dev);
 	zublk.nr_devs--;
 	zublk_put(dev);

@@ -59,15 +59,30 @@ driver_unload() {
 
 RECSRV=$ZUBLK_ROOT/tests/progs/recsrv
 
-# rec_requires: recsrv is built.
+# rec_requires [BIT]: recsrv is built and the driver offers feature BIT
+# (default 3, USER_RECOVERY).
 rec_requires() {
-	require_file "$RECSRV"
+	local bit=${1:-3}
+	require_file "$RECSRV" "$ZUBLK_ROOT/tests/progs/ublk-check" || return 1
+	rec_feature "$bit" || { echo "driver behind $ZUBLK_CTRL does not offer feature bit $bit"; return 1; }
 }
 
-# rec_feature BIT: the driver behind $ZUBLK_CTRL reports feature BIT in
-# GET_FEATURES (user recovery: 3, REISSUE: 4, FAIL_IO: 9).
+# rec_no_kill_under_io: skip reason on the in-tree 6.12 ublk_drv, which
+# oopses (NULL dereference in io_fallback_tw) when its server is killed
+# under IO (see tests/stress/002).
+rec_no_kill_under_io() {
+	if [[ $ZUBLK_CTRL == /dev/ublk-control && -z ${ZUBLK_STRESS_REFERENCE_KILL:-} ]]; then
+		echo "in-tree 6.12 ublk_drv oopses when its server is killed under IO (ZUBLK_STRESS_REFERENCE_KILL=1 runs it anyway)"
+		return 1
+	fi
+}
+
+# rec_feature BIT: the driver behind $ZUBLK_CTRL (loaded if need be)
+# reports feature BIT in GET_FEATURES (user recovery: 3, REISSUE: 4,
+# FAIL_IO: 9).
 rec_feature() {
 	local bit=$1 feat
+	(ctrl_load) >/dev/null 2>&1 || return 1
 	feat=$("$ZUBLK_ROOT/tests/progs/ublk-check" --ctrl "$ZUBLK_CTRL" features) || return 1
 	(((feat >> bit) & 1))
 }
@@ -106,6 +121,16 @@ rec_state_is() {
 rec_kill() {
 	kill -9 "$1" 2>/dev/null
 	wait_for 30 test ! -d "/proc/$1" || fail "server $1 still alive 30 s after kill -9"
+}
+
+# rec_sectors DEV: sectors read + written on DEV so far.
+rec_sectors() {
+	awk '{print $3 + $7}' "/sys/block/${1##*/}/stat"
+}
+
+# rec_io_after DEV N: more than N sectors moved on DEV (for wait_for).
+rec_io_after() {
+	(($(rec_sectors "$1") > $2))
 }
 
 # rec_del ID: STOP_DEV + DEL_DEV.
