@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/sched/task.h>
+#include <linux/sched/signal.h>
 #include <linux/uio.h>
 
 #include "zublk.h"
@@ -254,10 +255,15 @@ static int zublk_commit(struct zublk_queue *q, struct zublk_io *io,
 	if (!q->user_copy && req_op(rq) == REQ_OP_READ && result > 0) {
 		unsigned int len = min_t(unsigned int, result, blk_rq_bytes(rq));
 
-		if (zublk_copy_from_server(rq, io->addr, len))
-			result = -EFAULT;
-		else
+		if (likely(!zublk_copy_from_server(rq, io->addr, len))) {
 			result = len;
+		} else if (fatal_signal_pending(current)) {
+			/* a server being killed cannot pin: it is gone */
+			zublk_abort_dev(q->dev);
+			result = zublk_nosrv_res(q->dev, true);
+		} else {
+			result = -EFAULT;
+		}
 	}
 	io->res = result;
 	io->addr = addr;
