@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/sched/task.h>
+#include <linux/sched/signal.h>
 #include <linux/uio.h>
 #include <linux/timekeeping.h>
 
@@ -79,7 +80,10 @@ void zublk_cancel_cmds(struct zublk_dev *dev)
 	}
 }
 
-/* Fail the request the server owns on @tag, if any, with EIO. */
+/*
+ * End the request the server owns on @tag, if any: with EIO, or requeued
+ * for the next server (recovery with REISSUE).
+ */
 static void zublk_abort_io(struct zublk_queue *q, unsigned int tag)
 {
 	struct zublk_io *io = &q->ios[tag];
@@ -89,26 +93,39 @@ static void zublk_abort_io(struct zublk_queue *q, unsigned int tag)
 		return;
 	clear_bit(ZIO_NEED_GET_DATA, &io->flags);
 	rq = blk_mq_tag_to_rq(q->dev->set.tags[q->q_id], tag);
-	io->res = -EIO;
+	io->res = zublk_nosrv_res(q->dev, true);
 	zublk_put_req(q, io, rq);
 }
 
 /*
- * The server is gone (or its ring is): from now on new IO fails with EIO
- * at once and so does every request the server holds.  Idempotent; the
- * scan for held requests runs on every call because task work may hand out
- * queued requests after the first one.
+ * The server is gone (or its ring is), or it is declared hung (@final).
+ * A recovery device that is started keeps its disk and waits for a new
+ * server (recovery.c); otherwise new IO fails with EIO at once from now on
+ * (DEAD).  Either way every request the server holds is ended.  Idempotent;
+ * the scan for held requests runs on every call because task work may hand
+ * out queued requests after the first one.
  */
-void zublk_abort_dev(struct zublk_dev *dev)
+static void __zublk_abort_dev(struct zublk_dev *dev, bool final)
 {
 	unsigned int i, t;
 
 	mutex_lock(&dev->abort_mutex);
-	if (!test_bit(ZDEV_DEAD, &dev->state)) {
+	if (test_bit(ZDEV_NOSRV, &dev->state) && !final) {
+		/* waiting for a new server, and it went away too */
+		set_bit(ZDEV_NO_ARM, &dev->state);
+		/* an END_USER_RECOVERY waiting for fetches gives up */
+		complete_all(&dev->ready);
+	} else if (!test_bit(ZDEV_DEAD, &dev->state) &&
+		   (final || !zublk_nosrv_begin(dev))) {
 		/* after the quiesce no ->queue_rq is running or will see !DEAD */
 		blk_mq_quiesce_tagset(&dev->set);
 		set_bit(ZDEV_NO_ARM, &dev->state);
 		set_bit(ZDEV_DEAD, &dev->state);
+		clear_bit(ZDEV_RECOVERING, &dev->state);
+		/* a recovery device in QUIESCED: DEAD now, what waited fails */
+		if (test_and_clear_bit(ZDEV_NOSRV, &dev->state) &&
+		    !test_and_clear_bit(ZDEV_FAIL_IO, &dev->state))
+			blk_mq_unquiesce_tagset(&dev->set);
 		blk_mq_unquiesce_tagset(&dev->set);
 		/* a START_DEV waiting for fetches must not wait forever */
 		complete_all(&dev->ready);
@@ -120,6 +137,23 @@ void zublk_abort_dev(struct zublk_dev *dev)
 			zublk_abort_io(q, t);
 	}
 	mutex_unlock(&dev->abort_mutex);
+}
+
+void zublk_abort_dev(struct zublk_dev *dev)
+{
+	__zublk_abort_dev(dev, false);
+}
+
+/*
+ * The server is taken as hung (an IO timed out): DEAD for good, held
+ * requests fail, parked commands complete with UBLK_IO_RES_ABORT so the
+ * server learns it.  Not under dev->mutex: a STOP_DEV may be waiting for
+ * the very IO that timed out.
+ */
+void zublk_kill_dev(struct zublk_dev *dev)
+{
+	__zublk_abort_dev(dev, true);
+	zublk_cancel_cmds(dev);
 }
 
 /* io_uring cancels a parked command: its ring or its task is going away. */
@@ -262,10 +296,15 @@ static int zublk_commit(struct zublk_queue *q, struct zublk_io *io,
 	if (!q->user_copy && req_op(rq) == REQ_OP_READ && result > 0) {
 		unsigned int len = min_t(unsigned int, result, blk_rq_bytes(rq));
 
-		if (zublk_copy_from_server(q, io, rq, io->addr, len))
-			result = -EFAULT;
-		else
+		if (likely(!zublk_copy_from_server(q, io, rq, io->addr, len))) {
 			result = len;
+		} else if (fatal_signal_pending(current)) {
+			/* a server being killed cannot pin: it is gone */
+			zublk_abort_dev(q->dev);
+			result = zublk_nosrv_res(q->dev, true);
+		} else {
+			result = -EFAULT;
+		}
 	}
 	io->res = result;
 	io->addr = addr;

@@ -41,13 +41,27 @@
 #define ZUBLK_DEF_IO_BUF_BYTES	(512U << 10)	/* when ADD_DEV passes 0 */
 #define ZUBLK_MAX_IO_BUF_BYTES	(1U << UBLK_IO_BUF_BITS)	/* 32 MiB */
 
+/* Upstream 6.13 ABI the 6.12 headers lack. */
+#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
+#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
+#endif
+#ifndef UBLK_S_DEV_FAIL_IO
+#define UBLK_S_DEV_FAIL_IO	3
+#endif
+
+/* The recovery flags; ADD_DEV accepts none, RECOVERY, +REISSUE or +FAIL_IO. */
+#define ZUBLK_F_RECOVERY	(UBLK_F_USER_RECOVERY |			\
+				 UBLK_F_USER_RECOVERY_REISSUE |		\
+				 UBLK_F_USER_RECOVERY_FAIL_IO)
+
 /* Feature flags this driver implements; GET_FEATURES reports exactly these. */
 #define ZUBLK_F_ALL	(UBLK_F_URING_CMD_COMP_IN_TASK |	\
 			 UBLK_F_NEED_GET_DATA |			\
 			 UBLK_F_CMD_IOCTL_ENCODE |		\
 			 UBLK_F_USER_COPY |			\
 			 ZUBLK_F_PIN_BUF |			\
-			 ZUBLK_F_STORE)
+			 ZUBLK_F_STORE |			\
+			 ZUBLK_F_RECOVERY)
 
 /* Parameter types SET_PARAMS accepts. */
 #define ZUBLK_PARAM_TYPES	(UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD)
@@ -61,6 +75,8 @@ struct zublk_global {
 	struct mutex ctl_mutex;		/* serialises ADD/DEL against each other */
 	spinlock_t idr_lock;		/* protects idr */
 	struct idr idr;			/* dev_id -> zublk_dev, protected by idr_lock */
+	unsigned int nr_devs;		/* devices added and not yet deleted,
+					 * protected by ctl_mutex */
 	wait_queue_head_t idr_wq;	/* woken when a device number is freed */
 };
 
@@ -215,6 +231,15 @@ enum {
 	ZDEV_DEAD,		/* server gone or aborting: IO fails with EIO */
 	ZDEV_NO_ARM,		/* no more commands may be parked (stop/abort) */
 	ZDEV_STORE_WARNED,	/* a store range error was logged */
+	ZDEV_NOSRV,		/* recovery device without a server: IO waits
+				 * on the quiesced tag set (QUIESCED) or fails
+				 * (FAIL_IO) until END_USER_RECOVERY; set and
+				 * cleared under abort_mutex */
+	ZDEV_FAIL_IO,		/* with NOSRV: new IO fails at once */
+	ZDEV_RECOVERING,	/* START_USER_RECOVERY done, END not yet;
+				 * abort_mutex */
+	ZDEV_STOPPED,		/* STOP_DEV began: a server loss is final
+				 * from here on; abort_mutex */
 };
 
 struct zublk_dev {
@@ -234,6 +259,12 @@ struct zublk_dev {
 	struct blk_mq_tag_set set;	/* allocated at ADD_DEV */
 	struct gendisk *disk;		/* between START and STOP; protected by mutex */
 	struct completion ready;	/* all tags of all queues fetched */
+	bool timeout_set;		/* io_timeout was set at START_DEV: an
+					 * expired IO aborts; protected by mutex,
+					 * stable once the disk exists */
+	unsigned int start_timeout;	/* queue rq_timeout at START_DEV, jiffies;
+					 * a different one means the user set
+					 * queue/io_timeout; same lock */
 	unsigned int nr_queues_ready;	/* protected by fetch_mutex */
 	struct zublk_queue **queues;	/* nr_hw_queues entries, each on its node */
 	struct zublk_pinned *store;	/* ZUBLK_F_STORE region: set once under
@@ -291,6 +322,7 @@ void zublk_remove_all(void);
 /* cdev.c */
 int zublk_add_chdev(struct zublk_dev *dev);
 void zublk_abort_dev(struct zublk_dev *dev);
+void zublk_kill_dev(struct zublk_dev *dev);
 void zublk_cancel_cmds(struct zublk_dev *dev);
 
 /* blkmq.c */
@@ -300,6 +332,21 @@ void zublk_stop_disk(struct zublk_dev *dev);
 void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags);
 void zublk_put_req(struct zublk_queue *q, struct zublk_io *io,
 		   struct request *rq);
+
+/* recovery.c */
+int zublk_check_recovery_flags(u64 flags);
+bool zublk_nosrv_begin(struct zublk_dev *dev);
+int zublk_nosrv_res(const struct zublk_dev *dev, bool owned);
+void zublk_recovery_stop(struct zublk_dev *dev);
+int zublk_ctrl_start_recovery(struct zublk_dev *dev);
+int zublk_ctrl_end_recovery(struct zublk_dev *dev,
+			    const struct ublksrv_ctrl_cmd *h);
+u16 zublk_dev_state(const struct zublk_dev *dev);
+void zublk_apply_timeout(struct zublk_dev *dev, struct gendisk *disk);
+enum blk_eh_timer_return zublk_timeout(struct request *rq);
+
+/* Result a request aborted on a dead server ends with: requeue it. */
+#define ZUBLK_RES_REQUEUE	INT_MIN
 
 /* copy.c */
 int zublk_copy_to_server(struct zublk_queue *q, struct zublk_io *io,
