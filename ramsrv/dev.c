@@ -202,7 +202,7 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		rs_err("cannot derive device nodes from %s", o->ctrl);
 		goto out;
 	}
-	ret = rs_state_create((int)info->dev_id, &d->st);
+	ret = rs_state_create(o->ctrl, (int)info->dev_id, &d->st);
 	if (ret < 0)
 		goto out;
 	d->st->magic = RS_STATE_MAGIC;
@@ -296,11 +296,11 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	d->st->state = RS_ST_LIVE;
 	snprintf(msg, sizeof(msg), "OK %d %s\n", info->dev_id, d->bdev);
 	if (live_fd >= 0) {
-		char log[128];
+		char log[RS_PATH_MAX];
 		int lfd;
 
 		/* detach from the caller's stderr: log to the state dir */
-		snprintf(log, sizeof(log), "%s/%d/log", RS_STATE_DIR, info->dev_id);
+		rs_state_path(o->ctrl, (int)info->dev_id, "log", log, sizeof(log));
 		lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (lfd >= 0) {
 			dup2(lfd, STDERR_FILENO);
@@ -344,7 +344,7 @@ out:
 		d->st->state = RS_ST_STOPPED;
 		rs_state_close(d->st);
 		d->st = NULL;
-		rs_state_remove((int)info->dev_id);
+		rs_state_remove(o->ctrl, (int)info->dev_id);
 	}
 	if (d->ctrl.ring)
 		rs_ctrl_close(&d->ctrl);

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 /* ramsrv: command line: add, del, list, stats. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,9 +21,9 @@ static const char usage_text[] =
 "                  [--max-io SIZE] [--hugepages auto|on|off] [--backing PATH]\n"
 "                  [--copy auto|classic|single|none] [--ctrl PATH] [--id N]\n"
 "                  [--foreground]\n"
-"       ramsrv del --id N | --all\n"
-"       ramsrv list [--json]\n"
-"       ramsrv stats --id N [--json]\n"
+"       ramsrv del [--ctrl PATH] --id N | --all\n"
+"       ramsrv list [--ctrl PATH] [--json]\n"
+"       ramsrv stats [--ctrl PATH] --id N [--json]\n"
 "       ramsrv --help\n"
 "\n"
 "A ublk-protocol server for RAM and null block devices.\n"
@@ -62,7 +61,10 @@ static const char usage_text[] =
 "across the nodes of the device's queues (preferred node with one node).\n"
 "\n"
 "del  stops and deletes a device and waits for its server to exit (a backing\n"
-"     file is synced when it returns). list and stats read /run/ramsrv/ID/.\n"
+"     file is synced when it returns). list and stats read /run/ramsrv/CTRL/ID/\n"
+"     (CTRL: the control node's name, e.g. zublk-control). Each driver numbers\n"
+"     its devices from 0: --ctrl picks the driver; without it --id must be\n"
+"     unique across drivers, and list and del --all cover every driver.\n"
 "\n"
 "Environment: RAMSRV_SPIN=N polls a queue ring N times before sleeping\n"
 "(default 50, 0 = off). Manual: ramsrv(8).\n"
@@ -149,30 +151,55 @@ static const char *state_name(const struct rs_state *st)
 	return "unknown";
 }
 
-/* numeric entries of /run/ramsrv, sorted */
-static int list_ids(int *ids, int max)
+/* "zublk-control" -> "zublk": the driver column of list */
+static void driver_name(const char *ctrl, char *buf, size_t len)
 {
-	struct dirent *de;
-	DIR *dir = opendir(RS_STATE_DIR);
-	int n = 0, i, j;
+	const char *b = rs_ctrl_base(ctrl);
+	size_t l = strlen(b);
 
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir)) && n < max) {
-		unsigned long v;
+	if (l > 8 && !strcmp(b + l - 8, "-control"))
+		l -= 8;
+	snprintf(buf, len, "%.*s", (int)l, b);
+}
 
-		if (rs_parse_uint(de->d_name, RS_MAX_DEV_ID, &v) == 0)
-			ids[n++] = (int)v;
+/* --ctrl for del/list/stats: a control node path or name */
+static void opt_ctrl(char *dst, size_t len, const char *v)
+{
+	if (strlen(v) >= len)
+		usage_err("--ctrl: path too long");
+	if (rs_dev_paths(v, 0, NULL, 0, NULL, 0) < 0)
+		usage_err("--ctrl %s: expected a path ending in -control", v);
+	strcpy(dst, v);
+}
+
+/*
+ * The device --id @id names, under @ctrl or (empty @ctrl) under any control
+ * node as long as only one has that id. 0, or 1 after an error line.
+ */
+static int find_dev(const char *ctrl, int id, struct rs_ent *out)
+{
+	static struct rs_ent ents[RS_MAX_ENTS];
+	char names[256] = "";
+	int n, i, found = 0;
+
+	n = rs_state_list(ctrl[0] ? ctrl : NULL, ents, RS_MAX_ENTS);
+	for (i = 0; i < n; i++) {
+		if (ents[i].id != id)
+			continue;
+		if (found++)
+			strncat(names, ", ", sizeof(names) - strlen(names) - 1);
+		strncat(names, ents[i].ctrl, sizeof(names) - strlen(names) - 1);
+		*out = ents[i];
 	}
-	closedir(dir);
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
-			int t = ids[j];
-
-			ids[j] = ids[j - 1];
-			ids[j - 1] = t;
-		}
-	return n;
+	if (found == 1)
+		return 0;
+	if (!found)
+		fprintf(stderr, "ramsrv: no ramsrv device %d%s%s\n", id,
+			ctrl[0] ? " on " : "", ctrl[0] ? ctrl : "");
+	else
+		fprintf(stderr, "ramsrv: device id %d exists on %d control nodes (%s): give --ctrl\n",
+			id, found, names);
+	return 1;
 }
 
 /* ---------------- add ---------------- */
@@ -288,7 +315,7 @@ static int cmd_add(int argc, char **argv)
 	if (o->id >= 0) {
 		struct rs_state *st;
 
-		if (rs_state_open(o->id, &st) == 0) {
+		if (rs_state_open(o->ctrl, o->id, &st) == 0) {
 			bool alive = pid_alive(st->pid);
 
 			rs_state_close(st);
@@ -364,8 +391,9 @@ static int pidfd_open_(int pid)
 }
 
 /* Delete a device whose server is gone (e.g. killed with SIGKILL). */
-static int del_orphan(int id, const char *ctrl_path)
+static int del_orphan(const struct rs_ent *e, const char *ctrl_path)
 {
+	int id = e->id;
 	struct rs_ctrl c;
 	int ret;
 
@@ -378,27 +406,27 @@ static int del_orphan(int id, const char *ctrl_path)
 		fprintf(stderr, "ramsrv: dev %d: DEL_DEV: %s\n", id, strerror(-ret));
 		return 1;
 	}
-	rs_state_remove(id);
+	rs_state_remove(e->ctrl, id);
 	return 0;
 }
 
-static int del_one(int id, int timeout_s)
+static int del_one(const struct rs_ent *e, int timeout_s)
 {
 	struct rs_state *st;
 	char ctrl[128];
-	int pid, pfd, ret;
+	int id = e->id, pid, pfd, ret;
 	struct pollfd p;
 
-	ret = rs_state_open(id, &st);
+	ret = rs_state_open(e->ctrl, id, &st);
 	if (ret < 0) {
-		fprintf(stderr, "ramsrv: no ramsrv device %d\n", id);
+		fprintf(stderr, "ramsrv: no ramsrv device %d on %s\n", id, e->ctrl);
 		return 1;
 	}
 	pid = st->pid;
 	snprintf(ctrl, sizeof(ctrl), "%s", st->ctrl);
 	rs_state_close(st);
 	if (!pid_alive(pid))
-		return del_orphan(id, ctrl);
+		return del_orphan(e, ctrl);
 	pfd = pidfd_open_(pid);
 	if (kill(pid, SIGTERM) < 0 && errno != ESRCH) {
 		fprintf(stderr, "ramsrv: dev %d: signal server %d: %s\n", id, pid,
@@ -426,9 +454,9 @@ static int del_one(int id, int timeout_s)
 			usleep(50000);
 	}
 	/* the server removes its state dir last; if it is still here it died */
-	if (rs_state_open(id, &st) == 0) {
+	if (rs_state_open(e->ctrl, id, &st) == 0) {
 		rs_state_close(st);
-		return del_orphan(id, ctrl);
+		return del_orphan(e, ctrl);
 	}
 	return 0;
 }
@@ -439,20 +467,24 @@ static int cmd_del(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "all", no_argument, NULL, 'a' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "ctrl", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ids[1024], n = 0, c, i, rc = 0, timeout = 120;
+	static struct rs_ent ents[RS_MAX_ENTS];
+	int ids[RS_MAX_ENTS], n = 0, c, i, rc = 0, timeout = 120;
+	char ctrl[128] = "";
 	bool all = false;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:ah", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:ac:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			if (n >= 1024)
+			if (n >= RS_MAX_ENTS)
 				usage_err("del: too many ids");
 			ids[n++] = (int)opt_uint("--id", optarg, RS_MAX_DEV_ID);
 			break;
+		case 'c': opt_ctrl(ctrl, sizeof(ctrl), optarg); break;
 		case 'a': all = true; break;
 		case 'T': timeout = (int)opt_uint("--timeout", optarg, 86400); break;
 		case 'h': fputs(usage_text, stdout); return 0;
@@ -463,35 +495,51 @@ static int cmd_del(int argc, char **argv)
 		usage_err("del: unexpected argument '%s'", argv[optind]);
 	if (all == !!n)
 		usage_err("del: give --id N or --all");
-	if (all)
-		n = list_ids(ids, 1024);
-	for (i = 0; i < n; i++)
-		rc |= del_one(ids[i], timeout);
+	if (all) {
+		/* every driver's devices, or --ctrl's */
+		n = rs_state_list(ctrl[0] ? ctrl : NULL, ents, RS_MAX_ENTS);
+		for (i = 0; i < n; i++)
+			rc |= del_one(&ents[i], timeout);
+		return rc;
+	}
+	for (i = 0; i < n; i++) {
+		struct rs_ent e;
+
+		if (find_dev(ctrl, ids[i], &e)) {
+			rc = 1;
+			continue;
+		}
+		rc |= del_one(&e, timeout);
+	}
 	return rc;
 }
 
 /* ---------------- list / stats ---------------- */
-static void print_list(const struct rs_state *st, bool json, bool first)
+static void print_list(const struct rs_ent *e, const struct rs_state *st,
+		       bool json, bool first)
 {
+	char drv[64];
 	unsigned int i;
 
+	driver_name(e->ctrl, drv, sizeof(drv));
 	if (!json) {
-		printf("%-4d %-5s %14llu %6u %5u %-7s %7d %-8s %s\n", st->dev_id,
-		       st->target, (unsigned long long)st->size, st->nr_queues,
-		       st->depth, st->copy_mode, st->pid, state_name(st), st->bdev);
+		printf("%-6s %-4d %-5s %14llu %6u %5u %-7s %7d %-8s %s\n", drv,
+		       st->dev_id, st->target, (unsigned long long)st->size,
+		       st->nr_queues, st->depth, st->copy_mode, st->pid,
+		       state_name(st), st->bdev);
 		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
-			printf("     q%-3u cpus %-8s node %d buf %s\n", i,
+			printf("            q%-3u cpus %-8s node %d buf %s\n", i,
 			       st->q[i].cpus, st->q[i].node,
 			       st->q[i].huge ? "hugepage" : "normal");
 		return;
 	}
-	printf("%s\n  {\"id\": %d, \"target\": \"%s\", \"size\": %llu, \"queues\": %u, "
+	printf("%s\n  {\"id\": %d, \"driver\": \"%s\", \"target\": \"%s\", \"size\": %llu, \"queues\": %u, "
 	       "\"depth\": %u, \"bs\": %u, \"max_io\": %u, \"pid\": %d, "
 	       "\"state\": \"%s\", \"bdev\": \"%s\", \"ctrl\": \"%s\", "
 	       "\"backing\": \"%s\", \"store\": \"%s\", \"store_policy\": \"%s\", \"copy\": \"%s\", "
 	       "\"copy_mode\": \"%s\",\n"
 	       "   \"queue\": [",
-	       first ? "" : ",", st->dev_id, st->target,
+	       first ? "" : ",", st->dev_id, drv, st->target,
 	       (unsigned long long)st->size, st->nr_queues, st->depth, st->bs,
 	       st->max_io, st->pid, state_name(st), st->bdev, st->ctrl,
 	       st->backing, st->store_huge ? "hugepage" : "normal",
@@ -511,33 +559,38 @@ static int cmd_list(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "ctrl", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ids[1024], n, i, c, shown = 0;
+	static struct rs_ent ents[RS_MAX_ENTS];
+	int n, i, c, shown = 0;
+	char ctrl[128] = "";
 	bool json = false;
 	struct rs_state *st;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jc:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
+		case 'c': opt_ctrl(ctrl, sizeof(ctrl), optarg); break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: bad_opt(argc, argv, optopt);
 		}
 	}
 	if (optind < argc)
 		usage_err("list: unexpected argument '%s'", argv[optind]);
-	n = list_ids(ids, 1024);
+	n = rs_state_list(ctrl[0] ? ctrl : NULL, ents, RS_MAX_ENTS);
 	if (json)
 		printf("[");
 	else
-		printf("%-4s %-5s %14s %6s %5s %-7s %7s %-8s %s\n", "ID", "TGT",
-		       "SIZE", "QUEUES", "DEPTH", "COPY", "PID", "STATE", "BDEV");
+		printf("%-6s %-4s %-5s %14s %6s %5s %-7s %7s %-8s %s\n", "DRIVER",
+		       "ID", "TGT", "SIZE", "QUEUES", "DEPTH", "COPY", "PID",
+		       "STATE", "BDEV");
 	for (i = 0; i < n; i++) {
-		if (rs_state_open(ids[i], &st) < 0)
+		if (rs_state_open(ents[i].ctrl, ents[i].id, &st) < 0)
 			continue;
-		print_list(st, json, !shown++);
+		print_list(&ents[i], st, json, !shown++);
 		rs_state_close(st);
 	}
 	if (json)
@@ -550,18 +603,22 @@ static int cmd_stats(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "id", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "ctrl", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct rs_state *st;
+	struct rs_ent e;
+	char ctrl[128] = "", drv[64];
 	bool json = false;
 	int id = -1, c;
 	unsigned int i;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "i:jh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:jc:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i': id = (int)opt_uint("--id", optarg, RS_MAX_DEV_ID); break;
+		case 'c': opt_ctrl(ctrl, sizeof(ctrl), optarg); break;
 		case 'j': json = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: bad_opt(argc, argv, optopt);
@@ -571,17 +628,20 @@ static int cmd_stats(int argc, char **argv)
 		usage_err("stats: unexpected argument '%s'", argv[optind]);
 	if (id < 0)
 		usage_err("stats: --id N is required");
-	if (rs_state_open(id, &st) < 0) {
-		fprintf(stderr, "ramsrv: no ramsrv device %d\n", id);
+	if (find_dev(ctrl, id, &e))
+		return 1;
+	if (rs_state_open(e.ctrl, id, &st) < 0) {
+		fprintf(stderr, "ramsrv: no ramsrv device %d on %s\n", id, e.ctrl);
 		return 1;
 	}
+	driver_name(e.ctrl, drv, sizeof(drv));
 	if (json)
-		printf("{\"id\": %d, \"state\": \"%s\", \"target\": \"%s\", "
-		       "\"copy_mode\": \"%s\", \"queues\": [", id, state_name(st),
+		printf("{\"id\": %d, \"driver\": \"%s\", \"state\": \"%s\", \"target\": \"%s\", "
+		       "\"copy_mode\": \"%s\", \"queues\": [", id, drv, state_name(st),
 		       st->target, st->copy_mode);
 	else
-		printf("dev %d (%s, copy %s, %s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s\n",
-		       id, st->target, st->copy_mode, state_name(st), "Q", "REQS",
+		printf("%s dev %d (%s, copy %s, %s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s\n",
+		       drv, id, st->target, st->copy_mode, state_name(st), "Q", "REQS",
 		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "COPY_NS/IO",
 		       "COPIES", "COPY_BYTES");
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {

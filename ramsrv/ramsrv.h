@@ -29,6 +29,8 @@
 #define RS_DEF_SIZE		(1ULL << 30)
 #define RS_DEF_SPIN		50	/* polls before sleeping, RAMSRV_SPIN */
 #define RS_MAX_DEV_ID		((1U << 20) - 1)
+#define RS_PATH_MAX		320
+#define RS_MAX_ENTS		1024	/* devices list/del --all handle */
 
 enum rs_huge { RS_HUGE_AUTO, RS_HUGE_ON, RS_HUGE_OFF };
 
@@ -99,7 +101,7 @@ extern bool rs_quiet;
 void rs_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- shared state file (/run/ramsrv/<id>/state) ---- */
+/* ---- shared state file (/run/ramsrv/<ctrl name>/<id>/state) ---- */
 #define RS_STATE_MAGIC	0x72616d7372763031ULL	/* "ramsrv01" */
 enum rs_dev_state { RS_ST_STARTING = 1, RS_ST_LIVE, RS_ST_STOPPING, RS_ST_STOPPED };
 
@@ -145,10 +147,20 @@ struct rs_state {
 	struct rs_qstate q[RS_MAX_QUEUES];
 };
 
-int rs_state_create(int id, struct rs_state **out);
-int rs_state_open(int id, struct rs_state **out);	/* read-only */
+/* a device with state: its control node's name ("zublk-control") and id */
+struct rs_ent {
+	char ctrl[64];
+	int id;
+};
+/* @ctrl: a control node path or just its name; only the name is used */
+const char *rs_ctrl_base(const char *ctrl);
+int rs_state_path(const char *ctrl, int id, const char *file, char *buf,
+		  size_t len);
+int rs_state_create(const char *ctrl, int id, struct rs_state **out);
+int rs_state_open(const char *ctrl, int id, struct rs_state **out); /* read-only */
 void rs_state_close(struct rs_state *st);
-void rs_state_remove(int id);
+void rs_state_remove(const char *ctrl, int id);
+int rs_state_list(const char *ctrl, struct rs_ent *ents, int max);
 
 /* ---- control (ctrl.c) ---- */
 struct rs_ctrl {

@@ -37,9 +37,20 @@ rs_add() {
 rs_del() {
 	local id=$1 dev
 	dev=$(rs_bdev "$id")
-	"$RAMSRV" del --id "$id" || fail "ramsrv del --id $id failed"
+	"$RAMSRV" del --ctrl "$ZUBLK_CTRL" --id "$id" || fail "ramsrv del --id $id failed"
 	[[ ! -b $dev ]] || fail "$dev still exists after del"
-	[[ ! -e /run/ramsrv/$id ]] || fail "/run/ramsrv/$id still exists after del"
+	[[ ! -e $(rs_state_dir "$id") ]] || fail "$(rs_state_dir "$id") still exists after del"
+}
+
+# rs_state_dir ID: the server's state directory for ID under $ZUBLK_CTRL.
+rs_state_dir() {
+	echo "/run/ramsrv/$(basename "$ZUBLK_CTRL")/$1"
+}
+
+# rs_state_left: print the state directories of every driver's devices
+# (none after a clean run; also catches the pre-namespace /run/ramsrv/ID).
+rs_state_left() {
+	find /run/ramsrv -mindepth 1 -maxdepth 2 2>/dev/null | sort | tr '\n' ' '
 }
 
 # rs_bdev ID: block device path for ID under $ZUBLK_CTRL.
@@ -48,9 +59,9 @@ rs_bdev() {
 	echo "${prefix}b$1"
 }
 
-# rs_pid ID: the server's pid.
+# rs_pid ID: the server's pid (device ID under $ZUBLK_CTRL).
 rs_pid() {
-	"$RAMSRV" list --json | sed -n "s/.*\"id\": $1, .*\"pid\": \([0-9]*\),.*/\1/p"
+	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"pid\": \([0-9]*\),.*/\1/p"
 }
 
 # rs_free_huge: free 2 MiB hugepages right now.
@@ -70,7 +81,7 @@ rs_verify() {
 
 # rs_stat ID FIELD: FIELD summed over the queues of `ramsrv stats --json`.
 rs_stat() {
-	"$RAMSRV" stats --id "$1" --json | grep -o "\"$2\": [0-9]*" |
+	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json | grep -o "\"$2\": [0-9]*" |
 		awk '{s += $2} END {print s + 0}'
 }
 
@@ -90,7 +101,7 @@ rs_settle() {
 
 # rs_copy_mode ID: the copy mode `ramsrv list --json` shows for ID.
 rs_copy_mode() {
-	"$RAMSRV" list --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z]*\)\".*/\1/p"
+	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z]*\)\".*/\1/p"
 }
 
 # rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers
@@ -99,6 +110,6 @@ rs_user_copy() {
 	local out
 	out=$("$RAMSRV" add -t null --size 1M --copy none --ctrl "$ZUBLK_CTRL" 2>/dev/null) ||
 		return 1
-	"$RAMSRV" del --id "${out%% *}" >/dev/null 2>&1
+	"$RAMSRV" del --ctrl "$ZUBLK_CTRL" --id "${out%% *}" >/dev/null 2>&1
 	return 0
 }
