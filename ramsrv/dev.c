@@ -98,6 +98,40 @@ static void stop_queues(struct rs_dev *d, bool device_started)
 		rs_queue_join(&d->q[i]);
 }
 
+/*
+ * Recover mode: take over device @id, whose server died. The device keeps
+ * its geometry and flags (GET_DEV_INFO); START_USER_RECOVERY succeeds once
+ * the driver has noticed the death and quiesced the device (or failed its
+ * IO), so retry while it answers -EBUSY.
+ */
+static int recover_begin(struct rs_dev *d)
+{
+	struct ublksrv_ctrl_dev_info *info = &d->info;
+	int id = d->opts.id, ret, i;
+
+	ret = rs_ctrl_get_info(&d->ctrl, id, info);
+	if (ret < 0) {
+		rs_err("dev %d: GET_DEV_INFO: %s", id, strerror(-ret));
+		return ret;
+	}
+	if (!(info->flags & UBLK_F_USER_RECOVERY)) {
+		rs_err("dev %d: not added with --recovery: it cannot be recovered", id);
+		return -EINVAL;
+	}
+	for (i = 0; i < 300; i++) {	/* 30 s */
+		ret = rs_ctrl_start_recovery(&d->ctrl, id);
+		if (ret != -EBUSY)
+			break;
+		usleep(100000);
+	}
+	if (ret < 0) {
+		rs_err("dev %d: START_USER_RECOVERY: %s%s", id, strerror(-ret),
+		       ret == -EBUSY ? " (is its server still running?)" : "");
+		return ret;
+	}
+	return 0;
+}
+
 static void report(int live_fd, const char *msg)
 {
 	if (live_fd >= 0) {
@@ -156,6 +190,18 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		}
 	}
 	d->user_copy = d->copy == RS_COPY_SINGLE || d->copy == RS_COPY_NONE;
+	if (d->recover) {
+		ret = recover_begin(d);
+		if (ret < 0)
+			goto out;
+		if (!!(info->flags & UBLK_F_USER_COPY) != d->user_copy) {
+			rs_err("dev %d: the device's USER_COPY flag does not match copy mode %s",
+			       info->dev_id, rs_copy_name(d->copy));
+			ret = -EINVAL;
+			goto out;
+		}
+		goto geometry;
+	}
 	memset(info, 0, sizeof(*info));
 	info->nr_hw_queues = (uint16_t)o->queues;
 	info->queue_depth = (uint16_t)o->depth;
@@ -164,6 +210,18 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	info->flags = d->ctrl.ioctl_enc ? UBLK_F_CMD_IOCTL_ENCODE : 0;
 	if (d->user_copy)
 		info->flags |= UBLK_F_USER_COPY;
+	{
+		char m[160];
+		uint64_t rf;
+
+		ret = rs_recovery_flags(o->recovery, d->ctrl.features,
+					d->ctrl.features != 0, &rf, m, sizeof(m));
+		if (ret < 0) {
+			rs_err("%s", m);
+			goto out;
+		}
+		info->flags |= rf;
+	}
 	ret = rs_ctrl_add(&d->ctrl, info);
 	if (ret == -EEXIST) {
 		rs_err("device id %d is already in use", o->id);
@@ -179,6 +237,13 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
+	if (o->recovery != RS_REC_OFF && !(info->flags & UBLK_F_USER_RECOVERY)) {
+		rs_err("--recovery %s: the driver dropped UBLK_F_USER_RECOVERY at ADD_DEV",
+		       rs_recovery_name(o->recovery));
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+geometry:
 	d->ioctl_io = d->ctrl.ioctl_enc &&
 		      (info->flags & UBLK_F_CMD_IOCTL_ENCODE);
 	d->nr_queues = info->nr_hw_queues;
@@ -205,6 +270,11 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	ret = rs_state_create(o->ctrl, (int)info->dev_id, &d->st);
 	if (ret < 0)
 		goto out;
+	d->st->dev_flags = info->flags;
+	d->st->huge_opt = o->huge;
+	d->st->recoveries = d->recoveries;
+	snprintf(d->st->recovery, sizeof(d->st->recovery), "%s",
+		 rs_recovery_name(o->recovery));
 	d->st->magic = RS_STATE_MAGIC;
 	d->st->dev_id = (int32_t)info->dev_id;
 	d->st->pid = getpid();
@@ -265,7 +335,8 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		goto out;
 	}
 	fill_params(d, &params);
-	ret = rs_ctrl_set_params(&d->ctrl, (int)info->dev_id, &params);
+	/* a recovered device keeps its parameters */
+	ret = d->recover ? 0 : rs_ctrl_set_params(&d->ctrl, (int)info->dev_id, &params);
 	if (ret < 0) {
 		rs_err("dev %d: SET_PARAMS: %s", info->dev_id, strerror(-ret));
 		goto out;
@@ -287,10 +358,20 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		if (ret < 0)
 			goto out;
 	}
-	ret = rs_ctrl_start(&d->ctrl, (int)info->dev_id, getpid());
-	if (ret < 0) {
-		rs_err("dev %d: START_DEV: %s", info->dev_id, strerror(-ret));
-		goto out;
+	if (d->recover) {
+		ret = rs_ctrl_end_recovery(&d->ctrl, (int)info->dev_id, getpid());
+		if (ret < 0) {
+			rs_err("dev %d: END_USER_RECOVERY: %s", info->dev_id,
+			       strerror(-ret));
+			goto out;
+		}
+		added = true;	/* ours now: stop and delete it on exit */
+	} else {
+		ret = rs_ctrl_start(&d->ctrl, (int)info->dev_id, getpid());
+		if (ret < 0) {
+			rs_err("dev %d: START_DEV: %s", info->dev_id, strerror(-ret));
+			goto out;
+		}
 	}
 	started = true;
 	d->st->state = RS_ST_LIVE;
@@ -341,10 +422,16 @@ out:
 	if (d->tgt && d->tgt->fini)
 		d->tgt->fini(d);
 	if (d->st) {
+		bool keep = d->recover && !added;
+
 		d->st->state = RS_ST_STOPPED;
+		/* a failed recover leaves the device: keep what del/recover need */
+		if (keep)
+			d->st->pid = 0;
 		rs_state_close(d->st);
 		d->st = NULL;
-		rs_state_remove(o->ctrl, (int)info->dev_id);
+		if (!keep)
+			rs_state_remove(o->ctrl, (int)info->dev_id);
 	}
 	if (d->ctrl.ring)
 		rs_ctrl_close(&d->ctrl);

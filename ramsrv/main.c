@@ -20,10 +20,12 @@ static const char usage_text[] =
 "usage: ramsrv add -t null|ram [--size SIZE] [--queues N] [--depth N] [--bs 512|4096]\n"
 "                  [--max-io SIZE] [--hugepages auto|on|off] [--backing PATH]\n"
 "                  [--copy auto|classic|single|none] [--ctrl PATH] [--id N]\n"
-"                  [--foreground]\n"
+"                  [--recovery reissue|queue|fail] [--foreground]\n"
 "       ramsrv del [--ctrl PATH] --id N | --all\n"
 "       ramsrv list [--ctrl PATH] [--json]\n"
 "       ramsrv stats [--ctrl PATH] --id N [--json]\n"
+"       ramsrv recover [--ctrl PATH] --id N [--foreground]\n"
+"       ramsrv features [--ctrl PATH]\n"
 "       ramsrv --help\n"
 "\n"
 "A ublk-protocol server for RAM and null block devices.\n"
@@ -54,6 +56,12 @@ static const char usage_text[] =
 "                         else /dev/ublk-control)\n"
 "  -i, --id N             device id (default: the driver picks)\n"
 "  -f, --foreground       serve in the foreground until SIGTERM/SIGINT\n"
+"  -R, --recovery MODE    keep the device when the server dies, for `ramsrv\n"
+"                         recover`: reissue (IO waits; requests the dead\n"
+"                         server held are issued again), queue (IO waits;\n"
+"                         those fail), fail (all IO fails until recovered).\n"
+"                         -t ram needs --backing (the data must outlive the\n"
+"                         server)\n"
 "\n"
 "Memory: in classic mode each queue's io buffers (depth x max-io) are allocated on the NUMA node\n"
 "of the CPUs the queue serves and backed by 2 MiB hugepages. The ram store uses\n"
@@ -65,6 +73,10 @@ static const char usage_text[] =
 "     (CTRL: the control node's name, e.g. zublk-control). Each driver numbers\n"
 "     its devices from 0: --ctrl picks the driver; without it --id must be\n"
 "     unique across drivers, and list and del --all cover every driver.\n"
+"\n"
+"recover  starts a new server for a --recovery device whose server died,\n"
+"     with the same configuration (START/END_USER_RECOVERY).\n"
+"features  prints the driver's GET_FEATURES flags.\n"
 "\n"
 "Environment: RAMSRV_SPIN=N polls a queue ring N times before sleeping\n"
 "(default 50, 0 = off). Manual: ramsrv(8).\n"
@@ -202,6 +214,87 @@ static int find_dev(const char *ctrl, int id, struct rs_ent *out)
 	return 1;
 }
 
+/* find_dev(), then the device's state (read-only). 0, or 1 after an error line. */
+static int open_dev(const char *ctrl, int id, struct rs_ent *e, struct rs_state **st)
+{
+	if (find_dev(ctrl, id, e))
+		return 1;
+	if (rs_state_open(e->ctrl, id, st) < 0) {
+		fprintf(stderr, "ramsrv: no ramsrv device %d on %s\n", id, e->ctrl);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Run the server for @dev: in the foreground, or forked into the background
+ * once it reports the device live (or its one-line error) through a pipe.
+ */
+static int launch(struct rs_dev *dev)
+{
+	struct rs_opts *o = &dev->opts;
+	char buf[600];
+	int pfd[2], status;
+	pid_t pid;
+	ssize_t n, got = 0;
+
+	if (o->foreground)
+		return rs_serve(dev, -1) < 0 ? 1 : 0;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		perror("ramsrv: pipe");
+		return 1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("ramsrv: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+
+		close(pfd[0]);
+		setsid();
+		if (chdir("/") < 0)
+			_exit(1);
+		if (nul >= 0) {
+			dup2(nul, STDIN_FILENO);
+			dup2(nul, STDOUT_FILENO);
+			close(nul);
+		}
+		rs_quiet = true;	/* errors travel through the pipe */
+		_exit(rs_serve(dev, pfd[1]) < 0 ? 1 : 0);
+	}
+	close(pfd[1]);
+	while (got < (ssize_t)sizeof(buf) - 1) {
+		n = read(pfd[0], buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+		if (memchr(buf, '\n', (size_t)got))
+			break;
+	}
+	close(pfd[0]);
+	buf[got] = '\0';
+	if (!strncmp(buf, "OK ", 3)) {
+		fputs(buf + 3, stdout);
+		return 0;
+	}
+	waitpid(pid, &status, 0);
+	if (!strncmp(buf, "E ", 2)) {
+		fprintf(stderr, "ramsrv: %s", buf + 2);
+		if (!strchr(buf, '\n'))
+			fputc('\n', stderr);
+	} else {
+		fprintf(stderr, "ramsrv: server exited during setup (status %d)\n",
+			status);
+	}
+	return 1;
+}
+
 /* ---------------- add ---------------- */
 static int cmd_add(int argc, char **argv)
 {
@@ -218,20 +311,19 @@ static int cmd_add(int argc, char **argv)
 		{ "copy", required_argument, NULL, 'C' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "recovery", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct rs_dev dev;
 	struct rs_opts *o = &dev.opts;
-	char msg[256], buf[600];
+	char msg[256];
 	uint64_t v;
-	int c, pfd[2], status;
-	pid_t pid;
-	ssize_t n, got = 0;
+	int c;
 
 	rs_opts_default(o);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:s:q:d:b:m:H:B:c:C:i:fh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:s:q:d:b:m:H:B:c:C:i:fR:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (strlen(optarg) >= sizeof(o->target))
@@ -278,6 +370,12 @@ static int cmd_add(int argc, char **argv)
 			break;
 		case 'i': o->id = (int)opt_uint("--id", optarg, RS_MAX_DEV_ID); break;
 		case 'f': o->foreground = true; break;
+		case 'R':
+			if (rs_recovery_parse(optarg, &o->recovery) < 0 ||
+			    o->recovery == RS_REC_OFF)
+				usage_err("--recovery '%s': use reissue, queue or fail",
+					  optarg);
+			break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: bad_opt(argc, argv, optopt);
 		}
@@ -327,61 +425,7 @@ static int cmd_add(int argc, char **argv)
 		}
 	}
 
-	if (o->foreground)
-		return rs_serve(&dev, -1) < 0 ? 1 : 0;
-
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		perror("ramsrv: pipe");
-		return 1;
-	}
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		perror("ramsrv: fork");
-		return 1;
-	}
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-
-		close(pfd[0]);
-		setsid();
-		if (chdir("/") < 0)
-			_exit(1);
-		if (nul >= 0) {
-			dup2(nul, STDIN_FILENO);
-			dup2(nul, STDOUT_FILENO);
-			close(nul);
-		}
-		rs_quiet = true;	/* errors travel through the pipe */
-		_exit(rs_serve(&dev, pfd[1]) < 0 ? 1 : 0);
-	}
-	close(pfd[1]);
-	while (got < (ssize_t)sizeof(buf) - 1) {
-		n = read(pfd[0], buf + got, sizeof(buf) - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-		if (memchr(buf, '\n', (size_t)got))
-			break;
-	}
-	close(pfd[0]);
-	buf[got] = '\0';
-	if (!strncmp(buf, "OK ", 3)) {
-		fputs(buf + 3, stdout);
-		return 0;
-	}
-	waitpid(pid, &status, 0);
-	if (!strncmp(buf, "E ", 2)) {
-		fprintf(stderr, "ramsrv: %s", buf + 2);
-		if (!strchr(buf, '\n'))
-			fputc('\n', stderr);
-	} else {
-		fprintf(stderr, "ramsrv: server exited during setup (status %d)\n",
-			status);
-	}
-	return 1;
+	return launch(&dev);
 }
 
 /* ---------------- del ---------------- */
@@ -515,18 +559,58 @@ static int cmd_del(int argc, char **argv)
 }
 
 /* ---------------- list / stats ---------------- */
+
+/*
+ * The driver's state of device @id (GET_DEV_INFO on its control node):
+ * "LIVE", "QUIESCED", "FAIL_IO", "DEAD", or "-" when it cannot be asked
+ * (no such device, control node not accessible). Control nodes stay open
+ * for the rest of the command.
+ */
+static const char *dev_state(const char *ctrl_path, int id)
+{
+	static struct { char path[128]; struct rs_ctrl c; int ok; } cache[4];
+	static int ncache;
+	struct ublksrv_ctrl_dev_info info;
+	int i;
+
+	for (i = 0; i < ncache && strcmp(cache[i].path, ctrl_path); i++)
+		;
+	if (i == ncache) {
+		if (ncache == 4)
+			return "-";
+		snprintf(cache[i].path, sizeof(cache[i].path), "%s", ctrl_path);
+		rs_quiet = true;
+		cache[i].ok = rs_ctrl_open(&cache[i].c, ctrl_path) == 0;
+		rs_quiet = false;
+		ncache++;
+	}
+	if (!cache[i].ok || rs_ctrl_get_info(&cache[i].c, id, &info) < 0)
+		return "-";
+	return rs_dev_state_name(info.state);
+}
+
+static void copy_label(const struct rs_state *st, char *buf, size_t len)
+{
+	if (st->copy_path[0])
+		snprintf(buf, len, "%s/%s", st->copy_mode, st->copy_path);
+	else
+		snprintf(buf, len, "%s", st->copy_mode);
+}
+
 static void print_list(const struct rs_ent *e, const struct rs_state *st,
 		       bool json, bool first)
 {
-	char drv[64];
+	char drv[64], copy[40];
+	const char *dst = dev_state(st->ctrl, st->dev_id);
 	unsigned int i;
 
 	driver_name(e->ctrl, drv, sizeof(drv));
+	copy_label(st, copy, sizeof(copy));
 	if (!json) {
-		printf("%-6s %-4d %-5s %14llu %6u %5u %-7s %7d %-8s %s\n", drv,
-		       st->dev_id, st->target, (unsigned long long)st->size,
-		       st->nr_queues, st->depth, st->copy_mode, st->pid,
-		       state_name(st), st->bdev);
+		printf("%-6s %-4d %-5s %14llu %6u %5u %-14s %-7s %7d %-8s %-8s %s\n",
+		       drv, st->dev_id, st->target, (unsigned long long)st->size,
+		       st->nr_queues, st->depth, copy, st->recovery, st->pid,
+		       state_name(st), dst, st->bdev);
 		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
 			printf("            q%-3u cpus %-8s node %d buf %s\n", i,
 			       st->q[i].cpus, st->q[i].node,
@@ -537,13 +621,15 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 	       "\"depth\": %u, \"bs\": %u, \"max_io\": %u, \"pid\": %d, "
 	       "\"state\": \"%s\", \"bdev\": \"%s\", \"ctrl\": \"%s\", "
 	       "\"backing\": \"%s\", \"store\": \"%s\", \"store_policy\": \"%s\", \"copy\": \"%s\", "
-	       "\"copy_mode\": \"%s\",\n"
+	       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"recovery\": \"%s\", "
+	       "\"recoveries\": %u, \"dev_state\": \"%s\", \"flags\": \"0x%llx\",\n"
 	       "   \"queue\": [",
 	       first ? "" : ",", st->dev_id, drv, st->target,
 	       (unsigned long long)st->size, st->nr_queues, st->depth, st->bs,
 	       st->max_io, st->pid, state_name(st), st->bdev, st->ctrl,
 	       st->backing, st->store_huge ? "hugepage" : "normal",
-	       st->store_policy, st->copy, st->copy_mode);
+	       st->store_policy, st->copy, st->copy_mode, st->copy_path,
+	       st->recovery, st->recoveries, dst, (unsigned long long)st->dev_flags);
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
 		printf("%s\n     {\"q\": %u, \"cpus\": \"%s\", \"node\": %d, "
 		       "\"want_node\": %d, \"buf\": \"%s\", \"buf_addr\": \"0x%llx\", "
@@ -584,9 +670,9 @@ static int cmd_list(int argc, char **argv)
 	if (json)
 		printf("[");
 	else
-		printf("%-6s %-4s %-5s %14s %6s %5s %-7s %7s %-8s %s\n", "DRIVER",
-		       "ID", "TGT", "SIZE", "QUEUES", "DEPTH", "COPY", "PID",
-		       "STATE", "BDEV");
+		printf("%-6s %-4s %-5s %14s %6s %5s %-14s %-7s %7s %-8s %-8s %s\n",
+		       "DRIVER", "ID", "TGT", "SIZE", "QUEUES", "DEPTH", "COPY",
+		       "RECOV", "PID", "STATE", "DEV", "BDEV");
 	for (i = 0; i < n; i++) {
 		if (rs_state_open(ents[i].ctrl, ents[i].id, &st) < 0)
 			continue;
@@ -628,12 +714,8 @@ static int cmd_stats(int argc, char **argv)
 		usage_err("stats: unexpected argument '%s'", argv[optind]);
 	if (id < 0)
 		usage_err("stats: --id N is required");
-	if (find_dev(ctrl, id, &e))
+	if (open_dev(ctrl, id, &e, &st))
 		return 1;
-	if (rs_state_open(e.ctrl, id, &st) < 0) {
-		fprintf(stderr, "ramsrv: no ramsrv device %d on %s\n", id, e.ctrl);
-		return 1;
-	}
 	driver_name(e.ctrl, drv, sizeof(drv));
 	if (json)
 		printf("{\"id\": %d, \"driver\": \"%s\", \"state\": \"%s\", \"target\": \"%s\", "
@@ -679,12 +761,130 @@ static int cmd_stats(int argc, char **argv)
 	return 0;
 }
 
+/* ---------------- recover ---------------- */
+static int cmd_recover(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "ctrl", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct rs_dev dev;
+	struct rs_opts *o = &dev.opts;
+	char ctrl[128] = "";
+	bool fg = false;
+	struct rs_state *st;
+	struct rs_ent e;
+	int id = -1, c, ok = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "i:c:fh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'i': id = (int)opt_uint("--id", optarg, RS_MAX_DEV_ID); break;
+		case 'c': opt_ctrl(ctrl, sizeof(ctrl), optarg); break;
+		case 'f': fg = true; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: bad_opt(argc, argv, optopt);
+		}
+	}
+	if (optind < argc)
+		usage_err("recover: unexpected argument '%s'", argv[optind]);
+	if (id < 0)
+		usage_err("recover: --id N is required");
+	if (open_dev(ctrl, id, &e, &st))
+		return 1;
+	/* the new server takes the dead one's configuration */
+	rs_opts_default(o);
+	snprintf(o->target, sizeof(o->target), "%s", st->target);
+	snprintf(o->ctrl, sizeof(o->ctrl), "%s", st->ctrl);
+	snprintf(o->backing, sizeof(o->backing), "%s", st->backing);
+	o->size = st->size;
+	o->size_set = true;
+	o->queues = st->nr_queues;
+	o->depth = st->depth;
+	o->bs = st->bs;
+	o->max_io = st->max_io;
+	o->huge = (enum rs_huge)st->huge_opt;
+	o->id = id;
+	o->foreground = fg;
+	dev.recover = true;
+	dev.recoveries = st->recoveries + 1;
+	if (pid_alive(st->pid))
+		fprintf(stderr, "ramsrv: device %d: its server (pid %d) is running: nothing to recover\n",
+			id, st->pid);
+	else if (rs_recovery_parse(st->recovery, &o->recovery) < 0 ||
+		 o->recovery == RS_REC_OFF)
+		fprintf(stderr, "ramsrv: device %d was added without --recovery: it cannot be recovered (ramsrv del removes it)\n",
+			id);
+	else if (rs_copy_parse(st->copy_mode, &o->copy) < 0)
+		fprintf(stderr, "ramsrv: device %d: unknown copy mode '%s' in its state\n",
+			id, st->copy_mode);
+	else
+		ok = 1;
+	rs_state_close(st);
+	if (!ok)
+		return 1;
+	return launch(&dev);
+}
+
+/* ---------------- features ---------------- */
+static int cmd_features(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "ctrl", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const names[64] = {
+		[0] = "zero_copy", [1] = "comp_in_task", [2] = "need_get_data",
+		[3] = "user_recovery", [4] = "user_recovery_reissue",
+		[5] = "unprivileged_dev", [6] = "cmd_ioctl_encode",
+		[7] = "user_copy", [8] = "zoned", [9] = "user_recovery_fail_io",
+		[62] = "zublk_store", [63] = "zublk_pin_buf",
+	};
+	char ctrl[128] = "";
+	struct rs_ctrl rc;
+	int c, b;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': opt_ctrl(ctrl, sizeof(ctrl), optarg); break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: bad_opt(argc, argv, optopt);
+		}
+	}
+	if (optind < argc)
+		usage_err("features: unexpected argument '%s'", argv[optind]);
+	if (!ctrl[0])
+		strcpy(ctrl, default_ctrl());
+	if (rs_ctrl_open(&rc, ctrl) < 0)
+		return 1;
+	if (!rc.features) {
+		printf("0x0 (no GET_FEATURES)\n");
+	} else {
+		printf("0x%llx", (unsigned long long)rc.features);
+		for (b = 0; b < 64; b++)
+			if (rc.features & (1ULL << b)) {
+				if (names[b])
+					printf(" %s", names[b]);
+				else
+					printf(" bit%d", b);
+			}
+		printf("\n");
+	}
+	rs_ctrl_close(&rc);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
 
 	if (argc < 2)
-		usage_err("missing command (add, del, list, stats)");
+		usage_err("missing command (add, del, list, stats, recover, features)");
 	cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage_text, stdout);
@@ -700,5 +900,9 @@ int main(int argc, char **argv)
 		return cmd_list(argc, argv);
 	if (!strcmp(cmd, "stats"))
 		return cmd_stats(argc, argv);
+	if (!strcmp(cmd, "recover"))
+		return cmd_recover(argc, argv);
+	if (!strcmp(cmd, "features"))
+		return cmd_features(argc, argv);
 	usage_err("unknown command '%s'", cmd);
 }

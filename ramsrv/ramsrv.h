@@ -32,7 +32,24 @@
 #define RS_PATH_MAX		320
 #define RS_MAX_ENTS		1024	/* devices list/del --all handle */
 
+/* newer than the 6.12 <linux/ublk_cmd.h> */
+#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
+#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
+#endif
+#ifndef UBLK_S_DEV_FAIL_IO
+#define UBLK_S_DEV_FAIL_IO	3
+#endif
+
 enum rs_huge { RS_HUGE_AUTO, RS_HUGE_ON, RS_HUGE_OFF };
+
+/*
+ * What the driver does with IO while the server is dead (--recovery), until
+ * `ramsrv recover` starts a new one: off (fail it, the device is gone),
+ * queue (hold new IO; requests the dead server held fail), reissue (hold
+ * all, the dead server's requests are issued again), fail (fail all IO at
+ * once, the device stays for recovery).
+ */
+enum rs_recovery { RS_REC_OFF, RS_REC_QUEUE, RS_REC_REISSUE, RS_REC_FAIL };
 
 /*
  * How data moves between a request's pages and the target (--copy):
@@ -60,6 +77,7 @@ struct rs_opts {
 	int id;			/* -1 = any */
 	bool foreground;
 	enum rs_copy_mode copy;
+	enum rs_recovery recovery;
 };
 
 /* ---- pure helpers (util.c, unit tested) ---- */
@@ -85,6 +103,17 @@ int rs_copy_parse(const char *s, enum rs_copy_mode *out);
 int rs_copy_resolve(const char *target, enum rs_copy_mode want, uint64_t feat,
 		    bool feat_known, enum rs_copy_mode *out, char *msg, size_t len);
 
+const char *rs_recovery_name(enum rs_recovery r);
+int rs_recovery_parse(const char *s, enum rs_recovery *out);
+/*
+ * ADD_DEV flags for --recovery @r given the driver's features. Returns 0
+ * and sets *flags, or -EOPNOTSUPP with msg when the driver lacks a bit.
+ */
+int rs_recovery_flags(enum rs_recovery r, uint64_t feat, bool feat_known,
+		      uint64_t *flags, char *msg, size_t len);
+/* UBLK_S_DEV_* -> "LIVE", "QUIESCED", "FAIL_IO", "DEAD" */
+const char *rs_dev_state_name(int state);
+
 /* user_data packing for queue ring CQEs */
 #define RS_UD_OP_FETCH	1U
 #define RS_UD_OP_COMMIT	2U
@@ -102,7 +131,7 @@ void rs_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- shared state file (/run/ramsrv/<ctrl name>/<id>/state) ---- */
-#define RS_STATE_MAGIC	0x72616d7372763031ULL	/* "ramsrv01" */
+#define RS_STATE_MAGIC	0x72616d7372763032ULL	/* "ramsrv02" */
 enum rs_dev_state { RS_ST_STARTING = 1, RS_ST_LIVE, RS_ST_STOPPING, RS_ST_STOPPED };
 
 struct rs_qstate {
@@ -144,6 +173,11 @@ struct rs_state {
 	char store_policy[32];
 	char copy[48];		/* copy routine */
 	char copy_mode[16];	/* classic, single, none */
+	char copy_path[16];	/* how copy_mode runs: buf, pinned, ucopy, store */
+	char recovery[16];	/* --recovery: off, queue, reissue, fail */
+	uint32_t huge_opt;	/* --hugepages (enum rs_huge), for recover */
+	uint32_t recoveries;	/* times `ramsrv recover` restarted the server */
+	uint64_t dev_flags;	/* flags ADD_DEV granted */
 	struct rs_qstate q[RS_MAX_QUEUES];
 };
 
@@ -178,6 +212,8 @@ int rs_ctrl_start(struct rs_ctrl *c, int id, int pid);
 int rs_ctrl_stop(struct rs_ctrl *c, int id);
 int rs_ctrl_del(struct rs_ctrl *c, int id);
 int rs_ctrl_get_info(struct rs_ctrl *c, int id, struct ublksrv_ctrl_dev_info *info);
+int rs_ctrl_start_recovery(struct rs_ctrl *c, int id);
+int rs_ctrl_end_recovery(struct rs_ctrl *c, int id, int pid);
 
 /* ---- targets ---- */
 struct rs_dev;
@@ -260,6 +296,8 @@ struct rs_dev {
 	bool ioctl_io;		/* ioctl-encoded IO opcodes */
 	enum rs_copy_mode copy;	/* resolved --copy */
 	bool user_copy;		/* UBLK_F_USER_COPY: no io buffers */
+	bool recover;		/* re-attach to a device whose server died */
+	uint32_t recoveries;	/* carried over in the state file */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping */
 	volatile int stopping;	/* main thread is stopping the device */
 	volatile int abort_now;	/* queue threads: leave the loop on EINTR */

@@ -77,6 +77,9 @@ static void t_bs(struct rs_opts *o) { o->bs = 1024; }
 static void t_target(struct rs_opts *o) { strcpy(o->target, "disk"); }
 static void t_maxio(struct rs_opts *o) { o->max_io = 1000; }
 static void t_backing_null(struct rs_opts *o) { strcpy(o->target, "null"); strcpy(o->backing, "/x"); }
+static void t_rec_ram(struct rs_opts *o) { o->recovery = RS_REC_REISSUE; }
+static void t_rec_ram_backing(struct rs_opts *o) { o->recovery = RS_REC_QUEUE; strcpy(o->backing, "/x"); }
+static void t_rec_null(struct rs_opts *o) { strcpy(o->target, "null"); o->recovery = RS_REC_FAIL; }
 
 static void test_validate(void)
 {
@@ -94,6 +97,9 @@ static void test_validate(void)
 	CHECK("validate target", validate(t_target) == -EINVAL, "accepted");
 	CHECK("validate max-io", validate(t_maxio) == -EINVAL, "accepted");
 	CHECK("validate backing on null", validate(t_backing_null) == -EINVAL, "accepted");
+	CHECK("validate recovery ram without backing", validate(t_rec_ram) == -EINVAL, "accepted");
+	CHECK("validate recovery ram with backing", validate(t_rec_ram_backing) == 0, "rejected");
+	CHECK("validate recovery null", validate(t_rec_null) == 0, "rejected");
 }
 
 static void test_paths(void)
@@ -177,8 +183,38 @@ static void test_copy(void)
 	      "got 0x%llx", (unsigned long long)rs_ucopy_pos(3, 5, 4096));
 }
 
+static void test_recovery(void)
+{
+	const uint64_t rec = UBLK_F_USER_RECOVERY, re = UBLK_F_USER_RECOVERY_REISSUE;
+	const uint64_t fi = UBLK_F_USER_RECOVERY_FAIL_IO;
+	enum rs_recovery r = RS_REC_OFF;
+	uint64_t f = 0;
+	char msg[160];
+
+	CHECK("recovery fail_io bit", fi == (1ULL << 9), "0x%llx", (unsigned long long)fi);
+	CHECK("recovery parse", rs_recovery_parse("reissue", &r) == 0 && r == RS_REC_REISSUE, "r %d", r);
+	CHECK("recovery parse junk", rs_recovery_parse("later", &r) == -EINVAL, "accepted");
+	CHECK("recovery off", rs_recovery_flags(RS_REC_OFF, 0, false, &f, msg, sizeof(msg)) == 0 && !f,
+	      "f 0x%llx", (unsigned long long)f);
+	CHECK("recovery queue", rs_recovery_flags(RS_REC_QUEUE, rec | re, true, &f, msg, sizeof(msg)) == 0 &&
+	      f == rec, "f 0x%llx", (unsigned long long)f);
+	CHECK("recovery reissue", rs_recovery_flags(RS_REC_REISSUE, rec | re, true, &f, msg, sizeof(msg)) == 0 &&
+	      f == (rec | re), "f 0x%llx", (unsigned long long)f);
+	CHECK("recovery fail on 6.12", rs_recovery_flags(RS_REC_FAIL, rec | re, true, &f, msg, sizeof(msg)) == -EOPNOTSUPP &&
+	      strstr(msg, "FAIL_IO"), "%s", msg);
+	CHECK("recovery fail", rs_recovery_flags(RS_REC_FAIL, rec | fi, true, &f, msg, sizeof(msg)) == 0 &&
+	      f == (rec | fi), "f 0x%llx", (unsigned long long)f);
+	CHECK("recovery none offered", rs_recovery_flags(RS_REC_QUEUE, re, true, &f, msg, sizeof(msg)) == -EOPNOTSUPP &&
+	      strstr(msg, "does not offer UBLK_F_USER_RECOVERY"), "%s", msg);
+	CHECK("recovery unknown features", rs_recovery_flags(RS_REC_QUEUE, 0, false, &f, msg, sizeof(msg)) == -EOPNOTSUPP,
+	      "accepted");
+	CHECK("dev state names", !strcmp(rs_dev_state_name(UBLK_S_DEV_QUIESCED), "QUIESCED") &&
+	      !strcmp(rs_dev_state_name(UBLK_S_DEV_FAIL_IO), "FAIL_IO"), "%s", rs_dev_state_name(2));
+}
+
 int main(void)
 {
+	test_recovery();
 	test_copy();
 	test_size();
 	test_uint();

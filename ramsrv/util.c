@@ -116,6 +116,9 @@ int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 		BAD("--max-io %u: smaller than the block size", o->max_io);
 	if (o->backing[0] && strcmp(o->target, "ram"))
 		BAD("--backing needs -t ram");
+	if (o->recovery != RS_REC_OFF && !strcmp(o->target, "ram") && !o->backing[0])
+		BAD("--recovery %s needs --backing for -t ram: an anonymous store dies with the server, so its data would be lost",
+		    rs_recovery_name(o->recovery));
 	if (o->copy == RS_COPY_NONE && strcmp(o->target, "null"))
 		BAD("--copy none needs -t null (a ram disk must move its data)");
 	if (o->id != -1 && (o->id < 0 || (unsigned int)o->id > RS_MAX_DEV_ID))
@@ -202,6 +205,17 @@ static const char *const copy_names[] = {
 	[RS_COPY_NONE] = "none",
 };
 
+/* index of @s in @names[@n], or -EINVAL */
+static int name_index(const char *const *names, unsigned int n, const char *s)
+{
+	unsigned int i;
+
+	for (i = 0; s && i < n; i++)
+		if (names[i] && !strcmp(s, names[i]))
+			return (int)i;
+	return -EINVAL;
+}
+
 const char *rs_copy_name(enum rs_copy_mode m)
 {
 	return (unsigned int)m < sizeof(copy_names) / sizeof(copy_names[0]) ?
@@ -210,14 +224,12 @@ const char *rs_copy_name(enum rs_copy_mode m)
 
 int rs_copy_parse(const char *s, enum rs_copy_mode *out)
 {
-	unsigned int i;
+	int i = name_index(copy_names, sizeof(copy_names) / sizeof(copy_names[0]), s);
 
-	for (i = 0; s && i < sizeof(copy_names) / sizeof(copy_names[0]); i++)
-		if (!strcmp(s, copy_names[i])) {
-			*out = (enum rs_copy_mode)i;
-			return 0;
-		}
-	return -EINVAL;
+	if (i < 0)
+		return i;
+	*out = (enum rs_copy_mode)i;
+	return 0;
 }
 
 int rs_copy_resolve(const char *target, enum rs_copy_mode want, uint64_t feat,
@@ -242,4 +254,73 @@ int rs_copy_resolve(const char *target, enum rs_copy_mode want, uint64_t feat,
 	}
 	*out = want;
 	return 0;
+}
+
+static const char *const rec_names[] = {
+	[RS_REC_OFF] = "off",
+	[RS_REC_QUEUE] = "queue",
+	[RS_REC_REISSUE] = "reissue",
+	[RS_REC_FAIL] = "fail",
+};
+
+const char *rs_recovery_name(enum rs_recovery r)
+{
+	return (unsigned int)r < sizeof(rec_names) / sizeof(rec_names[0]) ?
+	       rec_names[r] : "?";
+}
+
+int rs_recovery_parse(const char *s, enum rs_recovery *out)
+{
+	int i = name_index(rec_names, sizeof(rec_names) / sizeof(rec_names[0]), s);
+
+	if (i < 0)
+		return i;
+	*out = (enum rs_recovery)i;
+	return 0;
+}
+
+int rs_recovery_flags(enum rs_recovery r, uint64_t feat, bool feat_known,
+		      uint64_t *flags, char *msg, size_t len)
+{
+	uint64_t want = 0;
+	const char *name = NULL;
+
+	switch (r) {
+	case RS_REC_OFF:
+		*flags = 0;
+		return 0;
+	case RS_REC_QUEUE:
+		want = UBLK_F_USER_RECOVERY;
+		break;
+	case RS_REC_REISSUE:
+		want = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+		if (feat_known && (feat & UBLK_F_USER_RECOVERY))
+			name = "UBLK_F_USER_RECOVERY_REISSUE";
+		break;
+	case RS_REC_FAIL:
+		want = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO;
+		if (feat_known && (feat & UBLK_F_USER_RECOVERY))
+			name = "UBLK_F_USER_RECOVERY_FAIL_IO";
+		break;
+	}
+	if (!feat_known || (feat & want) != want) {
+		snprintf(msg, len, "--recovery %s: the driver %s %s",
+			 rs_recovery_name(r), feat_known ? "does not offer" :
+			 "cannot report features (no GET_FEATURES), so no",
+			 name ? name : "UBLK_F_USER_RECOVERY");
+		return -EOPNOTSUPP;
+	}
+	*flags = want;
+	return 0;
+}
+
+const char *rs_dev_state_name(int state)
+{
+	switch (state) {
+	case UBLK_S_DEV_DEAD: return "DEAD";
+	case UBLK_S_DEV_LIVE: return "LIVE";
+	case UBLK_S_DEV_QUIESCED: return "QUIESCED";
+	case UBLK_S_DEV_FAIL_IO: return "FAIL_IO";
+	}
+	return "?";
 }

@@ -113,3 +113,46 @@ rs_user_copy() {
 	"$RAMSRV" del --ctrl "$ZUBLK_CTRL" --id "${out%% *}" >/dev/null 2>&1
 	return 0
 }
+
+# rs_field ID FIELD: a string field of device ID in `ramsrv list --json`.
+rs_field() {
+	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json |
+		sed -n "s/.*\"id\": $1, .*\"$2\": \"\([^\"]*\)\".*/\1/p"
+}
+
+# rs_dev_state_is ID STATE: the driver reports device ID in STATE
+# (LIVE, QUIESCED, FAIL_IO, DEAD).
+rs_dev_state_is() {
+	[[ $(rs_field "$1" dev_state) == "$2" ]]
+}
+
+# rs_require_feature NAME...: (in requires) the driver under $ZUBLK_CTRL
+# reports every NAME in GET_FEATURES (names as `ramsrv features` prints).
+rs_require_feature() {
+	local have f
+	ctrl_load >/dev/null 2>&1
+	have=$("$RAMSRV" features --ctrl "$ZUBLK_CTRL" 2>&1) ||
+		{ echo "cannot read the features of $ZUBLK_CTRL: $have"; return 1; }
+	for f in "$@"; do
+		[[ " $have " == *" $f "* ]] ||
+			{ echo "the driver of $ZUBLK_CTRL does not offer $f (GET_FEATURES: $have)"; return 1; }
+	done
+}
+
+# rs_kill9 ID: SIGKILL device ID's server and wait until it is gone.
+rs_kill9() {
+	local pid
+	pid=$(rs_pid "$1")
+	[[ $pid =~ ^[0-9]+$ ]] || fail "no server pid for device $1"
+	kill -9 "$pid"
+	wait_for 10 test ! -e "/proc/$pid" || fail "server $pid survived kill -9"
+}
+
+# rs_recover ID: `ramsrv recover` device ID; checks what it prints.
+rs_recover() {
+	local out
+	out=$("$RAMSRV" recover --ctrl "$ZUBLK_CTRL" --id "$1") || fail "ramsrv recover --id $1 failed"
+	[[ $out == "$1 $(rs_bdev "$1")" ]] || fail "ramsrv recover printed '$out'"
+	rs_dev_state_is "$1" LIVE || fail "device $1 is $(rs_field "$1" dev_state) after recover"
+	[[ $(rs_field "$1" state) == live ]] || fail "server of device $1 is $(rs_field "$1" state) after recover"
+}
