@@ -178,29 +178,39 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	ret = rs_ctrl_open(&d->ctrl, o->ctrl);
 	if (ret < 0)
 		goto out;
-	{
-		char m[160];
-
-		/* GET_FEATURES answered iff ioctl encoding was probed, not forced off */
-		ret = rs_copy_resolve(o->target, o->copy, d->ctrl.features,
-				      d->ctrl.features != 0, &d->copy, m, sizeof(m));
-		if (ret < 0) {
-			rs_err("%s", m);
-			goto out;
-		}
-	}
-	d->user_copy = d->copy == RS_COPY_SINGLE || d->copy == RS_COPY_NONE;
 	if (d->recover) {
+		/* the device's flags say how its data moves */
 		ret = recover_begin(d);
 		if (ret < 0)
 			goto out;
-		if (!!(info->flags & UBLK_F_USER_COPY) != d->user_copy) {
-			rs_err("dev %d: the device's USER_COPY flag does not match copy mode %s",
-			       info->dev_id, rs_copy_name(d->copy));
+		d->copy = o->copy;
+		d->user_copy = info->flags & UBLK_F_USER_COPY;
+		d->store_mode = info->flags & ZUBLK_F_STORE;
+		d->pin = info->flags & ZUBLK_F_PIN_BUF;
+		if ((d->copy == RS_COPY_CLASSIC) != (!d->user_copy && !d->store_mode)) {
+			rs_err("dev %d: the device's flags 0x%llx do not match copy mode %s",
+			       info->dev_id, (unsigned long long)info->flags,
+			       rs_copy_name(d->copy));
 			ret = -EINVAL;
 			goto out;
 		}
 		goto geometry;
+	}
+	{
+		struct rs_copy_plan plan;
+		char m[160];
+
+		/* GET_FEATURES answered iff ioctl encoding was probed, not forced off */
+		ret = rs_copy_resolve(o->target, o->copy, o->pin, d->ctrl.features,
+				      d->ctrl.features != 0, &plan, m, sizeof(m));
+		if (ret < 0) {
+			rs_err("%s", m);
+			goto out;
+		}
+		d->copy = plan.mode;
+		d->user_copy = plan.ucopy;
+		d->store_mode = plan.store;
+		d->pin = plan.pin;
 	}
 	memset(info, 0, sizeof(*info));
 	info->nr_hw_queues = (uint16_t)o->queues;
@@ -210,6 +220,10 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	info->flags = d->ctrl.ioctl_enc ? UBLK_F_CMD_IOCTL_ENCODE : 0;
 	if (d->user_copy)
 		info->flags |= UBLK_F_USER_COPY;
+	if (d->store_mode)
+		info->flags |= ZUBLK_F_STORE;
+	if (d->pin)
+		info->flags |= ZUBLK_F_PIN_BUF;
 	{
 		char m[160];
 		uint64_t rf;
@@ -236,6 +250,20 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		       rs_copy_name(d->copy));
 		ret = -EOPNOTSUPP;
 		goto out;
+	}
+	if (d->store_mode && !(info->flags & ZUBLK_F_STORE)) {
+		rs_err("--copy %s: the driver dropped ZUBLK_F_STORE at ADD_DEV",
+		       rs_copy_name(d->copy));
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	if (d->pin && !(info->flags & ZUBLK_F_PIN_BUF)) {
+		if (o->pin == RS_PIN_ON) {
+			rs_err("--pin on: the driver dropped ZUBLK_F_PIN_BUF at ADD_DEV");
+			ret = -EOPNOTSUPP;
+			goto out;
+		}
+		d->pin = false;	/* auto: per-IO pins, as on ublk_drv */
 	}
 	if (o->recovery != RS_REC_OFF && !(info->flags & UBLK_F_USER_RECOVERY)) {
 		rs_err("--recovery %s: the driver dropped UBLK_F_USER_RECOVERY at ADD_DEV",
@@ -286,6 +314,15 @@ geometry:
 	snprintf(d->st->target, sizeof(d->st->target), "%s", o->target);
 	snprintf(d->st->copy_mode, sizeof(d->st->copy_mode), "%s",
 		 rs_copy_name(d->copy));
+	{
+		struct rs_copy_plan plan = {
+			.mode = d->copy, .ucopy = d->user_copy,
+			.store = d->store_mode, .pin = d->pin,
+		};
+
+		snprintf(d->st->copy_path, sizeof(d->st->copy_path), "%s",
+			 rs_copy_path(&plan));
+	}
 	snprintf(d->st->ctrl, sizeof(d->st->ctrl), "%s", o->ctrl);
 	snprintf(d->st->bdev, sizeof(d->st->bdev), "%s", d->bdev);
 	snprintf(d->st->backing, sizeof(d->st->backing), "%s", o->backing);
@@ -352,6 +389,12 @@ geometry:
 		ret = -errno;
 		rs_err("dev %d: open %s: %s", info->dev_id, d->cdev, strerror(errno));
 		goto out;
+	}
+	/* STORE: the region must be registered before the first FETCH */
+	if (d->store_mode) {
+		ret = rs_store_register(d);
+		if (ret < 0)
+			goto out;
 	}
 	for (i = 0; i < d->nr_queues; i++) {
 		ret = rs_queue_start(&d->q[i]);

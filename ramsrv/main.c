@@ -20,7 +20,8 @@ static const char usage_text[] =
 "usage: ramsrv add -t null|ram [--size SIZE] [--queues N] [--depth N] [--bs 512|4096]\n"
 "                  [--max-io SIZE] [--hugepages auto|on|off] [--backing PATH]\n"
 "                  [--copy auto|classic|single|none] [--ctrl PATH] [--id N]\n"
-"                  [--recovery reissue|queue|fail] [--foreground]\n"
+"                  [--pin auto|on|off] [--recovery reissue|queue|fail]\n"
+"                  [--foreground]\n"
 "       ramsrv del [--ctrl PATH] --id N | --all\n"
 "       ramsrv list [--ctrl PATH] [--json]\n"
 "       ramsrv stats [--ctrl PATH] --id N [--json]\n"
@@ -47,11 +48,14 @@ static const char usage_text[] =
 "                         reused; its data outlives the server\n"
 "  -C, --copy MODE        how data moves (default classic): classic (the driver\n"
 "                         copies to an io buffer, ram copies that to its store),\n"
-"                         single (UBLK_F_USER_COPY: one pread/pwrite between the\n"
-"                         request and the store; no io buffers), none (null\n"
-"                         only: USER_COPY, no data moved), auto (none for null,\n"
-"                         single for ram when the driver offers USER_COPY, else\n"
-"                         classic)\n"
+"                         single (one copy: zublk's ZUBLK_F_STORE, the driver\n"
+"                         copies to/from the registered store at commit; else\n"
+"                         UBLK_F_USER_COPY, one pread/pwrite; no io buffers),\n"
+"                         none (null only: no data moved; STORE or USER_COPY),\n"
+"                         auto (the cheapest the driver offers)\n"
+"  -P, --pin MODE         classic io buffers pinned once by zublk\n"
+"                         (ZUBLK_F_PIN_BUF): auto (when offered; default), on\n"
+"                         (fail if not), off (pinned per IO)\n"
 "  -c, --ctrl PATH        control node (default /dev/zublk-control if present,\n"
 "                         else /dev/ublk-control)\n"
 "  -i, --id N             device id (default: the driver picks)\n"
@@ -121,6 +125,18 @@ static uint64_t opt_size(const char *name, const char *v)
 	if (rs_parse_size(v, &n) < 0)
 		usage_err("%s '%s': not a size (e.g. 4096, 64K, 1G)", name, v);
 	return n;
+}
+
+/* auto|on|off -> 0|1|2, the order of enum rs_huge and enum rs_pin */
+static int opt_auto_on_off(const char *name, const char *v)
+{
+	static const char *const w[] = { "auto", "on", "off" };
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (!strcmp(v, w[i]))
+			return i;
+	usage_err("%s '%s': use auto, on or off", name, v);
 }
 
 static const char *default_ctrl(void)
@@ -312,6 +328,7 @@ static int cmd_add(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "recovery", required_argument, NULL, 'R' },
+		{ "pin", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -323,7 +340,7 @@ static int cmd_add(int argc, char **argv)
 
 	rs_opts_default(o);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:s:q:d:b:m:H:B:c:C:i:fR:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:s:q:d:b:m:H:B:c:C:i:fR:P:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (strlen(optarg) >= sizeof(o->target))
@@ -343,16 +360,7 @@ static int cmd_add(int argc, char **argv)
 				usage_err("--max-io %s: larger than 32M", optarg);
 			o->max_io = (unsigned int)v;
 			break;
-		case 'H':
-			if (!strcmp(optarg, "auto"))
-				o->huge = RS_HUGE_AUTO;
-			else if (!strcmp(optarg, "on"))
-				o->huge = RS_HUGE_ON;
-			else if (!strcmp(optarg, "off"))
-				o->huge = RS_HUGE_OFF;
-			else
-				usage_err("--hugepages '%s': use auto, on or off", optarg);
-			break;
+		case 'H': o->huge = (enum rs_huge)opt_auto_on_off("--hugepages", optarg); break;
 		case 'B':
 			if (strlen(optarg) >= sizeof(o->backing))
 				usage_err("--backing: path too long");
@@ -376,6 +384,7 @@ static int cmd_add(int argc, char **argv)
 				usage_err("--recovery '%s': use reissue, queue or fail",
 					  optarg);
 			break;
+		case 'P': o->pin = (enum rs_pin)opt_auto_on_off("--pin", optarg); break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: bad_opt(argc, argv, optopt);
 		}
@@ -684,6 +693,46 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
+/* zublk's counters for queue @q of char node @cdev; false when absent */
+static bool read_drvq(const char *cdev, unsigned int q, struct rs_drvq *dq)
+{
+	char path[RS_PATH_MAX], buf[2048];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/queue%u", ZUBLK_DEBUGFS_DIR,
+		 rs_ctrl_base(cdev), q);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return rs_drv_parse(buf, dq) > 0;
+}
+
+/* the driver's figures: a JSON object (null when absent) or a text line */
+static void print_drvq(const struct rs_drvq *dq, bool json)
+{
+	int k, n = 0;
+
+	if (json && !dq) {
+		printf("null");
+		return;
+	}
+	printf(json ? "{" : "     driver:");
+	for (k = 0; k < RS_DRV_NR; k++) {
+		if (!(dq->seen & (1U << k)))
+			continue;
+		printf(json ? "%s\"%s\": %llu" : "%s %s %llu", json && n++ ? ", " : "",
+		       rs_drv_names[k], (unsigned long long)dq->v[k]);
+	}
+	if (!json && dq->v[RS_DRV_TW_BATCHES])
+		printf(" (%.2f requests per task-work run)",
+		       (double)dq->v[RS_DRV_TW_REQUESTS] / (double)dq->v[RS_DRV_TW_BATCHES]);
+	printf(json ? "}" : "\n");
+}
+
 static int cmd_stats(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -695,7 +744,7 @@ static int cmd_stats(int argc, char **argv)
 	};
 	struct rs_state *st;
 	struct rs_ent e;
-	char ctrl[128] = "", drv[64];
+	char ctrl[128] = "", drv[64], copy[40], cdev[64];
 	bool json = false;
 	int id = -1, c;
 	unsigned int i;
@@ -717,28 +766,34 @@ static int cmd_stats(int argc, char **argv)
 	if (open_dev(ctrl, id, &e, &st))
 		return 1;
 	driver_name(e.ctrl, drv, sizeof(drv));
+	copy_label(st, copy, sizeof(copy));
+	if (rs_dev_paths(st->ctrl, id, cdev, sizeof(cdev), NULL, 0) < 0)
+		cdev[0] = '\0';
 	if (json)
 		printf("{\"id\": %d, \"driver\": \"%s\", \"state\": \"%s\", \"target\": \"%s\", "
-		       "\"copy_mode\": \"%s\", \"queues\": [", id, drv, state_name(st),
-		       st->target, st->copy_mode);
+		       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"queues\": [", id, drv,
+		       state_name(st), st->target, st->copy_mode, st->copy_path);
 	else
-		printf("%s dev %d (%s, copy %s, %s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s\n",
-		       drv, id, st->target, st->copy_mode, state_name(st), "Q", "REQS",
-		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "COPY_NS/IO",
-		       "COPIES", "COPY_BYTES");
+		printf("%s dev %d (%s, copy %s, %s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s\n",
+		       drv, id, st->target, copy, state_name(st), "Q", "REQS",
+		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "HANDLE_NS/IO",
+		       "COPIES", "COPY_BYTES", "UCOPIES", "UCOPY_BYTES");
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
 		const struct rs_qstate *q = &st->q[i];
 		uint64_t reqs = q->reqs, enters = q->enters, cqes = q->cqes;
 		double per = enters ? (double)cqes / (double)enters : 0;
 		double ns = reqs ? (double)q->copy_ns / (double)reqs : 0;
 		double persl = q->sleeps ? (double)cqes / (double)q->sleeps : 0;
+		struct rs_drvq dq;
+		bool have = cdev[0] && read_drvq(cdev, i, &dq);
 
-		if (json)
+		if (json) {
 			printf("%s\n  {\"q\": %u, \"requests\": %llu, \"bytes\": %llu, "
 			       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
 			       "\"copies\": %llu, \"copy_bytes\": %llu, \"copy_ns\": %llu, "
+			       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, "
 			       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
-			       "\"copy_ns_per_io\": %.1f}", i ? "," : "", i,
+			       "\"copy_ns_per_io\": %.1f, \"driver\": ", i ? "," : "", i,
 			       (unsigned long long)reqs,
 			       (unsigned long long)q->bytes,
 			       (unsigned long long)enters,
@@ -746,14 +801,23 @@ static int cmd_stats(int argc, char **argv)
 			       (unsigned long long)cqes,
 			       (unsigned long long)q->copies,
 			       (unsigned long long)q->copy_bytes,
-			       (unsigned long long)q->copy_ns, per, persl, ns);
-		else
-			printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f %10llu %14llu\n", i,
+			       (unsigned long long)q->copy_ns,
+			       (unsigned long long)q->ucopies,
+			       (unsigned long long)q->ucopy_bytes, per, persl, ns);
+			print_drvq(have ? &dq : NULL, true);
+			printf("}");
+		} else {
+			printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f %10llu %14llu %10llu %14llu\n", i,
 			       (unsigned long long)reqs,
 			       (unsigned long long)q->bytes,
 			       (unsigned long long)enters, per, persl, ns,
 			       (unsigned long long)q->copies,
-			       (unsigned long long)q->copy_bytes);
+			       (unsigned long long)q->copy_bytes,
+			       (unsigned long long)q->ucopies,
+			       (unsigned long long)q->ucopy_bytes);
+			if (have)
+				print_drvq(&dq, false);
+		}
 	}
 	if (json)
 		printf("\n]}\n");

@@ -79,10 +79,20 @@ rs_verify() {
 		--randrepeat=0 "$@"
 }
 
-# rs_stat ID FIELD: FIELD summed over the queues of `ramsrv stats --json`.
+# rs_stat ID FIELD: the server's FIELD summed over the queues of
+# `ramsrv stats --json` (the driver's own figures left out).
 rs_stat() {
-	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json | grep -o "\"$2\": [0-9]*" |
+	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json |
+		sed 's/"driver": {[^}]*}//' | grep -o "\"$2\": [0-9]*" |
 		awk '{s += $2} END {print s + 0}'
+}
+
+# rs_dstat ID FIELD: the driver's FIELD (zublk debugfs) summed over the
+# queues; empty when the driver reports no figures.
+rs_dstat() {
+	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json |
+		grep -o '"driver": {[^}]*}' | grep -o "\"$2\": [0-9]*" |
+		awk '{s += $2; n++} END {if (n) print s}'
 }
 
 # rs_settle ID: wait until the device's request count stops moving (the
@@ -99,13 +109,19 @@ rs_settle() {
 	fail "device $1 never went idle"
 }
 
+# rs_copy_path ID: how ID's copy mode runs (buf, pinned, ucopy, store).
+rs_copy_path() {
+	rs_field "$1" copy_path
+}
+
 # rs_copy_mode ID: the copy mode `ramsrv list --json` shows for ID.
 rs_copy_mode() {
 	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z]*\)\".*/\1/p"
 }
 
-# rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers
-# UBLK_F_USER_COPY (probed with a tiny null device in none mode).
+# rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers a
+# single-copy path, UBLK_F_USER_COPY or zublk's ZUBLK_F_STORE (probed with a
+# tiny null device in none mode).
 rs_user_copy() {
 	local out
 	out=$("$RAMSRV" add -t null --size 1M --copy none --ctrl "$ZUBLK_CTRL" 2>/dev/null) ||
@@ -137,6 +153,11 @@ rs_require_feature() {
 		[[ " $have " == *" $f "* ]] ||
 			{ echo "the driver of $ZUBLK_CTRL does not offer $f (GET_FEATURES: $have)"; return 1; }
 	done
+}
+
+# rs_has_feature NAME: the driver under $ZUBLK_CTRL reports NAME.
+rs_has_feature() {
+	[[ " $("$RAMSRV" features --ctrl "$ZUBLK_CTRL" 2>/dev/null) " == *" $1 "* ]]
 }
 
 # rs_kill9 ID: SIGKILL device ID's server and wait until it is gone.
