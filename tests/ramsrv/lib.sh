@@ -79,20 +79,28 @@ rs_verify() {
 		--randrepeat=0 "$@"
 }
 
-# rs_stat ID FIELD: the server's FIELD summed over the queues of
-# `ramsrv stats --json` (the driver's own figures left out).
-rs_stat() {
-	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json |
-		sed 's/"driver": {[^}]*}//' | grep -o "\"$2\": [0-9]*" |
+# rs_stats_json ID: `ramsrv stats --json` of device ID under $ZUBLK_CTRL.
+rs_stats_json() {
+	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json
+}
+
+# rs_sum JSON FIELD: the server's FIELD summed over the queues of a
+# `ramsrv stats --json` output (the driver's own figures left out).
+rs_sum() {
+	awk '{gsub(/"driver": \{[^}]*\}/, ""); print}' <<<"$1" | grep -o "\"$2\": [0-9]*" |
 		awk '{s += $2} END {print s + 0}'
 }
 
-# rs_dstat ID FIELD: the driver's FIELD (zublk debugfs) summed over the
+# rs_dsum JSON FIELD: the driver's FIELD (zublk debugfs) summed over the
 # queues; empty when the driver reports no figures.
-rs_dstat() {
-	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json |
-		grep -o '"driver": {[^}]*}' | grep -o "\"$2\": [0-9]*" |
+rs_dsum() {
+	grep -o '"driver": {[^}]*}' <<<"$1" | grep -o "\"$2\": [0-9]*" |
 		awk '{s += $2; n++} END {if (n) print s}'
+}
+
+# rs_stat ID FIELD: rs_sum of device ID's current stats.
+rs_stat() {
+	rs_sum "$(rs_stats_json "$1")" "$2"
 }
 
 # rs_settle ID: wait until the device's request count stops moving (the
