@@ -620,10 +620,15 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 		       drv, st->dev_id, st->target, (unsigned long long)st->size,
 		       st->nr_queues, st->depth, copy, st->recovery, st->pid,
 		       state_name(st), dst, st->bdev);
-		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
-			printf("            q%-3u cpus %-8s node %d buf %s\n", i,
-			       st->q[i].cpus, st->q[i].node,
-			       st->q[i].huge ? "hugepage" : "normal");
+		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
+			if (!st->q[i].buf_len)	/* single/none: nothing allocated */
+				printf("            q%-3u cpus %-8s no io buffers\n",
+				       i, st->q[i].cpus);
+			else
+				printf("            q%-3u cpus %-8s node %d buf %s\n", i,
+				       st->q[i].cpus, st->q[i].node,
+				       st->q[i].huge ? "hugepage" : "normal");
+		}
 		return;
 	}
 	printf("%s\n  {\"id\": %d, \"driver\": \"%s\", \"target\": \"%s\", \"size\": %llu, \"queues\": %u, "
@@ -644,7 +649,7 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 		       "\"want_node\": %d, \"buf\": \"%s\", \"buf_addr\": \"0x%llx\", "
 		       "\"buf_len\": %llu, \"tid\": %u}", i ? "," : "", i,
 		       st->q[i].cpus, st->q[i].node, st->q[i].want_node,
-		       st->q[i].huge ? "hugepage" : "normal",
+		       !st->q[i].buf_len ? "none" : st->q[i].huge ? "hugepage" : "normal",
 		       (unsigned long long)st->q[i].buf_addr,
 		       (unsigned long long)st->q[i].buf_len, st->q[i].tid);
 	printf("]}");
