@@ -13,6 +13,7 @@
 #include <linux/module.h>
 #include <linux/blkdev.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 
 #include "zublk.h"
 
@@ -27,7 +28,11 @@ static void zublk_end_req(struct request *rq, int res)
 	unsigned int bytes = blk_rq_bytes(rq);
 
 	if (unlikely(res < 0)) {
-		blk_mq_end_request(rq, errno_to_blk_status(res));
+		/* a dead server's request, kept for the next one */
+		if (res == ZUBLK_RES_REQUEUE)
+			blk_mq_requeue_request(rq, true);
+		else
+			blk_mq_end_request(rq, errno_to_blk_status(res));
 		return;
 	}
 	if (req_op(rq) != REQ_OP_READ && req_op(rq) != REQ_OP_WRITE) {
@@ -109,8 +114,12 @@ static blk_status_t zublk_prep_rq(struct zublk_queue *q, struct request *rq)
 	op_flags = zublk_op_flags(rq, &st);
 	if (unlikely(st))
 		return st;
-	/* DEAD is stable here: zublk_abort_dev() sets it with the tag set quiesced */
-	if (unlikely(test_bit(ZDEV_DEAD, &q->dev->state)))
+	/*
+	 * DEAD is stable here: zublk_abort_dev() sets it with the tag set
+	 * quiesced.  FAIL_IO: a recovery device without server (recovery.c).
+	 */
+	if (unlikely(READ_ONCE(q->dev->state) &
+		     (BIT(ZDEV_DEAD) | BIT(ZDEV_FAIL_IO))))
 		return BLK_STS_IOERR;
 	/* no parked command: the device is stopping */
 	if (unlikely(cmpxchg(&io->flags, ZIO_F_ARMED,
@@ -192,9 +201,11 @@ static void zublk_queue_rqs(struct rq_list *rqlist)
 
 /*
  * Hand one queued request to the server through its tag's parked command,
- * in the server's task.  @dead: the task is exiting or the device aborted.
+ * in the server's task.  @dead: the task is exiting or the device aborted;
+ * the request then fails, or waits for the next server (recovery).
+ * Returns whether the server got the request.
  */
-static void zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
+static bool zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
 			  unsigned int issue_flags)
 {
 	struct zublk_io *io = &q->ios[rq->tag];
@@ -205,15 +216,24 @@ static void zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
 	if (unlikely(dead))
 		goto out_abort;
 
-	if (req_op(rq) == REQ_OP_WRITE && !q->user_copy) {
+	/* USER_COPY: the server pwrites; STORE: the data moves at commit */
+	if (req_op(rq) == REQ_OP_WRITE && !q->user_copy && !q->store) {
 		if (q->need_get_data) {
 			owned |= ZIO_F_NEED_GET_DATA;
 			res = UBLK_IO_RES_NEED_GET_DATA;
-		} else if (unlikely(zublk_copy_to_server(rq, io->addr))) {
+		} else if (unlikely(zublk_copy_to_server(q, io, rq, io->addr))) {
+			/*
+			 * A server being killed cannot pin its pages: its loss,
+			 * not the copy, decides what becomes of the request.
+			 */
+			if (fatal_signal_pending(current)) {
+				zublk_abort_dev(q->dev);
+				goto out_abort;
+			}
 			/* bad server buffer: fail this IO, keep the command */
 			clear_bit(ZIO_QUEUED, &io->flags);
 			blk_mq_end_request(rq, BLK_STS_IOERR);
-			return;
+			return false;
 		}
 	}
 
@@ -226,10 +246,13 @@ static void zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
 		WARN_ON_ONCE(1);
 		clear_bit(ZIO_QUEUED, &io->flags);
 		blk_mq_end_request(rq, BLK_STS_IOERR);
-		return;
+		return false;
 	}
+	zublk_stat_own(q, ZST_REQUESTS, 1);
+	if (req_op(rq) == REQ_OP_READ || req_op(rq) == REQ_OP_WRITE)
+		zublk_stat_own(q, ZST_BYTES, blk_rq_bytes(rq));
 	io_uring_cmd_done(cmd, res, 0, issue_flags);
-	return;
+	return true;
 
 out_abort:
 	if (cmpxchg(&io->flags, ZIO_F_ARMED | ZIO_F_QUEUED, 0) ==
@@ -237,7 +260,8 @@ out_abort:
 		io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT, 0, issue_flags);
 	else
 		clear_bit(ZIO_QUEUED, &io->flags);
-	blk_mq_end_request(rq, BLK_STS_IOERR);
+	zublk_end_req(rq, zublk_nosrv_res(q->dev, false));
+	return false;
 }
 
 /* Task work scheduled by ->queue_rq: deliver every queued request. */
@@ -246,13 +270,26 @@ void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	struct zublk_queue *q = zublk_pdu(cmd)->q;
 	struct llist_node *list;
 	struct zublk_rq *pdu, *next;
+	unsigned int n = 0;
 	bool dead;
 
 	list = llist_reverse_order(llist_del_all(&q->pending));
-	dead = (issue_flags & IO_URING_F_TASK_DEAD) ||
-		test_bit(ZDEV_DEAD, &q->dev->state) || !current->mm;
+	dead = (issue_flags & IO_URING_F_TASK_DEAD) || !current->mm ||
+		(READ_ONCE(q->dev->state) & (BIT(ZDEV_DEAD) | BIT(ZDEV_NOSRV)));
+	/*
+	 * Settle the device's fate (DEAD, or waiting for a new server) before
+	 * a tag goes idle: ->queue_rq must not find an unarmed tag on a device
+	 * it takes for served.
+	 */
+	if (unlikely(dead && list))
+		zublk_abort_dev(q->dev);
 	llist_for_each_entry_safe(pdu, next, list, node)
-		zublk_deliver(q, blk_mq_rq_from_pdu(pdu), dead, issue_flags);
+		n += zublk_deliver(q, blk_mq_rq_from_pdu(pdu), dead, issue_flags);
+	/* n > 0 only when not dead: then this is the server task */
+	if (n) {
+		zublk_stat_own(q, ZST_TW_BATCHES, 1);
+		zublk_stat_own(q, ZST_TW_REQUESTS, n);
+	}
 }
 
 static int zublk_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
@@ -262,12 +299,6 @@ static int zublk_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 
 	hctx->driver_data = dev->queues[hctx_idx];
 	return 0;
-}
-
-/* The server decides how long IO takes; a dead server is handled apart. */
-static enum blk_eh_timer_return zublk_timeout(struct request *rq)
-{
-	return BLK_EH_RESET_TIMER;
 }
 
 static const struct blk_mq_ops zublk_mq_ops = {
@@ -351,6 +382,7 @@ int zublk_start_disk(struct zublk_dev *dev)
 	disk->fops = &zublk_bdev_fops;
 	disk->private_data = zublk_get(dev);	/* put in ->free_disk */
 	set_capacity(disk, b->dev_sectors);
+	zublk_apply_timeout(dev, disk);
 	if (b->attrs & UBLK_ATTR_READ_ONLY)
 		set_disk_ro(disk, true);
 

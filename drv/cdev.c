@@ -11,7 +11,9 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/sched/task.h>
+#include <linux/sched/signal.h>
 #include <linux/uio.h>
+#include <linux/timekeeping.h>
 
 #include "zublk.h"
 
@@ -78,7 +80,10 @@ void zublk_cancel_cmds(struct zublk_dev *dev)
 	}
 }
 
-/* Fail the request the server owns on @tag, if any, with EIO. */
+/*
+ * End the request the server owns on @tag, if any: with EIO, or requeued
+ * for the next server (recovery with REISSUE).
+ */
 static void zublk_abort_io(struct zublk_queue *q, unsigned int tag)
 {
 	struct zublk_io *io = &q->ios[tag];
@@ -88,26 +93,39 @@ static void zublk_abort_io(struct zublk_queue *q, unsigned int tag)
 		return;
 	clear_bit(ZIO_NEED_GET_DATA, &io->flags);
 	rq = blk_mq_tag_to_rq(q->dev->set.tags[q->q_id], tag);
-	io->res = -EIO;
+	io->res = zublk_nosrv_res(q->dev, true);
 	zublk_put_req(q, io, rq);
 }
 
 /*
- * The server is gone (or its ring is): from now on new IO fails with EIO
- * at once and so does every request the server holds.  Idempotent; the
- * scan for held requests runs on every call because task work may hand out
- * queued requests after the first one.
+ * The server is gone (or its ring is), or it is declared hung (@final).
+ * A recovery device that is started keeps its disk and waits for a new
+ * server (recovery.c); otherwise new IO fails with EIO at once from now on
+ * (DEAD).  Either way every request the server holds is ended.  Idempotent;
+ * the scan for held requests runs on every call because task work may hand
+ * out queued requests after the first one.
  */
-void zublk_abort_dev(struct zublk_dev *dev)
+static void __zublk_abort_dev(struct zublk_dev *dev, bool final)
 {
 	unsigned int i, t;
 
 	mutex_lock(&dev->abort_mutex);
-	if (!test_bit(ZDEV_DEAD, &dev->state)) {
+	if (test_bit(ZDEV_NOSRV, &dev->state) && !final) {
+		/* waiting for a new server, and it went away too */
+		set_bit(ZDEV_NO_ARM, &dev->state);
+		/* an END_USER_RECOVERY waiting for fetches gives up */
+		complete_all(&dev->ready);
+	} else if (!test_bit(ZDEV_DEAD, &dev->state) &&
+		   (final || !zublk_nosrv_begin(dev))) {
 		/* after the quiesce no ->queue_rq is running or will see !DEAD */
 		blk_mq_quiesce_tagset(&dev->set);
 		set_bit(ZDEV_NO_ARM, &dev->state);
 		set_bit(ZDEV_DEAD, &dev->state);
+		clear_bit(ZDEV_RECOVERING, &dev->state);
+		/* a recovery device in QUIESCED: DEAD now, what waited fails */
+		if (test_and_clear_bit(ZDEV_NOSRV, &dev->state) &&
+		    !test_and_clear_bit(ZDEV_FAIL_IO, &dev->state))
+			blk_mq_unquiesce_tagset(&dev->set);
 		blk_mq_unquiesce_tagset(&dev->set);
 		/* a START_DEV waiting for fetches must not wait forever */
 		complete_all(&dev->ready);
@@ -119,6 +137,23 @@ void zublk_abort_dev(struct zublk_dev *dev)
 			zublk_abort_io(q, t);
 	}
 	mutex_unlock(&dev->abort_mutex);
+}
+
+void zublk_abort_dev(struct zublk_dev *dev)
+{
+	__zublk_abort_dev(dev, false);
+}
+
+/*
+ * The server is taken as hung (an IO timed out): DEAD for good, held
+ * requests fail, parked commands complete with UBLK_IO_RES_ABORT so the
+ * server learns it.  Not under dev->mutex: a STOP_DEV may be waiting for
+ * the very IO that timed out.
+ */
+void zublk_kill_dev(struct zublk_dev *dev)
+{
+	__zublk_abort_dev(dev, true);
+	zublk_cancel_cmds(dev);
 }
 
 /* io_uring cancels a parked command: its ring or its task is going away. */
@@ -156,7 +191,18 @@ static int zublk_fetch(struct zublk_queue *q, struct zublk_io *io,
 {
 	struct zublk_dev *dev = q->dev;
 	void *ring = cmd_to_io_kiocb(cmd)->ctx;
+	struct zublk_pinned *pbuf = NULL;
 	int ret = -EINVAL;
+
+	/* ZUBLK_F_STORE: FETCH carries no buffer */
+	if (q->store)
+		addr = 0;
+	/* pin before the mutex: pinning may migrate pages and sleep long */
+	if (q->pin_buf && addr) {
+		pbuf = zublk_pin_buf(q, tag, addr);
+		if (IS_ERR(pbuf))
+			return PTR_ERR(pbuf);
+	}
 
 	mutex_lock(&dev->fetch_mutex);
 	if (test_bit(ZDEV_NO_ARM, &dev->state))
@@ -171,7 +217,8 @@ static int zublk_fetch(struct zublk_queue *q, struct zublk_io *io,
 	/* all tags of a queue are served by one task through one ring */
 	if (q->task && (q->task != current || q->ring != ring))
 		goto out_unlock;
-	if (q->user_copy ? addr != 0 : (!addr && !q->need_get_data))
+	if (q->user_copy ? addr != 0 :
+	    (!addr && !q->need_get_data && !q->store))
 		goto out_unlock;
 
 	if (!q->task) {
@@ -181,7 +228,12 @@ static int zublk_fetch(struct zublk_queue *q, struct zublk_io *io,
 		WRITE_ONCE(q->task, current);
 	}
 	io->addr = addr;
-	if (zublk_arm(q, io, cmd, tag, 0, issue_flags)) {
+	/* before ARMED: task work for the first request copies through it */
+	io->pbuf = pbuf;
+	pbuf = NULL;
+	if (!zublk_arm(q, io, cmd, tag, 0, issue_flags)) {
+		swap(pbuf, io->pbuf);
+	} else {
 		io->fetched = true;
 		if (++q->nr_fetched == q->depth &&
 		    ++dev->nr_queues_ready == dev->info.nr_hw_queues)
@@ -190,6 +242,7 @@ static int zublk_fetch(struct zublk_queue *q, struct zublk_io *io,
 	ret = -EIOCBQUEUED;
 out_unlock:
 	mutex_unlock(&dev->fetch_mutex);
+	zublk_drop_buf(q, pbuf, false);
 	return ret;
 }
 
@@ -197,11 +250,21 @@ static int zublk_commit(struct zublk_queue *q, struct zublk_io *io,
 			struct io_uring_cmd *cmd, u16 tag, s32 result, u64 addr,
 			unsigned int issue_flags)
 {
+	struct zublk_pinned *pbuf = NULL;
 	struct request *rq;
 
 	if (unlikely(!(READ_ONCE(io->flags) & ZIO_F_OWNED)))
 		return -EINVAL;
 	rq = blk_mq_tag_to_rq(q->dev->set.tags[q->q_id], tag);
+	if (q->store) {
+		/* addr is a store offset for this request's data */
+		if (unlikely(!zublk_arm(q, io, cmd, tag, ZIO_F_OWNED,
+					issue_flags)))
+			return -EIOCBQUEUED;
+		io->res = zublk_store_copy(q, rq, result, addr);
+		zublk_put_req(q, io, rq);
+		return -EIOCBQUEUED;
+	}
 	if (!q->user_copy) {
 		/* a buffer is needed for the next request unless GET_DATA */
 		if (unlikely(!addr && (!q->need_get_data ||
@@ -211,23 +274,45 @@ static int zublk_commit(struct zublk_queue *q, struct zublk_io *io,
 		return -EINVAL;
 	}
 	/*
+	 * ZUBLK_F_PIN_BUF and a new buffer: pin it before claiming, so a
+	 * buffer that cannot be pinned fails this command and leaves the
+	 * request with the server.
+	 */
+	if (q->pin_buf && addr && (!io->pbuf || io->pbuf->addr != addr)) {
+		pbuf = zublk_pin_buf(q, tag, addr);
+		if (IS_ERR(pbuf))
+			return PTR_ERR(pbuf);
+	}
+	/*
 	 * Claim the request and re-park in one step (an abort may have failed
 	 * the request meanwhile); parking before the request ends matters, as
 	 * the tag may be reused at once.
 	 */
-	if (unlikely(!zublk_arm(q, io, cmd, tag, ZIO_F_OWNED, issue_flags)))
+	if (unlikely(!zublk_arm(q, io, cmd, tag, ZIO_F_OWNED, issue_flags))) {
+		zublk_drop_buf(q, pbuf, true);
 		return -EIOCBQUEUED;
+	}
 
 	if (!q->user_copy && req_op(rq) == REQ_OP_READ && result > 0) {
 		unsigned int len = min_t(unsigned int, result, blk_rq_bytes(rq));
 
-		if (zublk_copy_from_server(rq, io->addr, len))
-			result = -EFAULT;
-		else
+		if (likely(!zublk_copy_from_server(q, io, rq, io->addr, len))) {
 			result = len;
+		} else if (fatal_signal_pending(current)) {
+			/* a server being killed cannot pin: it is gone */
+			zublk_abort_dev(q->dev);
+			result = zublk_nosrv_res(q->dev, true);
+		} else {
+			result = -EFAULT;
+		}
 	}
 	io->res = result;
 	io->addr = addr;
+	if (pbuf) {
+		/* the read's data came from the old buffer: now move */
+		swap(pbuf, io->pbuf);
+		zublk_drop_buf(q, pbuf, true);
+	}
 	zublk_put_req(q, io, rq);
 	return -EIOCBQUEUED;
 }
@@ -244,7 +329,8 @@ static int zublk_need_get_data(struct zublk_queue *q, struct zublk_io *io,
 	rq = blk_mq_tag_to_rq(q->dev->set.tags[q->q_id], tag);
 	if (test_and_clear_bit(ZIO_NEED_GET_DATA, &io->flags)) {
 		io->addr = addr;
-		ret = zublk_copy_to_server(rq, addr) ? -EFAULT : UBLK_IO_RES_OK;
+		ret = zublk_copy_to_server(q, io, rq, addr) ? -EFAULT :
+			UBLK_IO_RES_OK;
 	}
 	zublk_put_req(q, io, rq);
 	return ret;
@@ -267,6 +353,8 @@ static int zublk_ch_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	result = READ_ONCE(src->result);
 	addr = READ_ONCE(src->addr);
 
+	if (unlikely(cmd->cmd_op == ZUBLK_U_IO_REGISTER_STORE))
+		return zublk_register_store(dev, cmd);
 	if (unlikely(q_id >= dev->info.nr_hw_queues))
 		return -EINVAL;
 	q = dev->queues[q_id];
@@ -382,16 +470,24 @@ out_put:
 static ssize_t zublk_uc(struct kiocb *iocb, struct iov_iter *iter, int dir)
 {
 	struct zublk_dev *dev = iocb->ki_filp->private_data;
+	struct zublk_queue *q;
 	struct zublk_io *io;
 	struct request *rq;
 	size_t off;
 	ssize_t ret;
+	u64 t0;
 
 	rq = zublk_uc_get(dev, iocb->ki_pos, iter, dir, &io, &off);
 	if (IS_ERR(rq))
 		return PTR_ERR(rq);
+	q = rq->mq_hctx->driver_data;
+	t0 = ktime_get_ns();
 	ret = zublk_copy_user(rq, off, iter, dir);
-	zublk_put_req(rq->mq_hctx->driver_data, io, rq);
+	/* any task of the server may pread/pwrite: atomic counters */
+	zublk_stat_any(q, ZST_COPIES, 1);
+	zublk_stat_any(q, ZST_COPY_BYTES, ret > 0 ? ret : 0);
+	zublk_stat_any(q, ZST_COPY_NS, ktime_get_ns() - t0);
+	zublk_put_req(q, io, rq);
 	return ret;
 }
 
@@ -429,6 +525,8 @@ static int zublk_ch_release(struct inode *inode, struct file *file)
 
 	/* every command held a file reference: none is parked any more */
 	zublk_abort_dev(dev);
+	/* ... and none copies through the long-term pins */
+	zublk_unpin_all(dev);
 	clear_bit(ZDEV_OPEN, &dev->state);
 	return 0;
 }

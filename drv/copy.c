@@ -2,11 +2,16 @@
 /*
  * Data copy between request pages and the server's memory.
  *
- * FETCH/COMMIT buffers: the server's pages are pinned (FOLL_WRITE when the
- * driver writes them) a batch at a time and copied with local kmaps; this
- * runs in the server task (task work or the command's issue).
+ * FETCH/COMMIT buffers: with ZUBLK_F_PIN_BUF through the tag's long-term
+ * pinned segments (pin.c); otherwise the server's pages are pinned
+ * (FOLL_WRITE when the driver writes them) a batch at a time and copied
+ * with local kmaps.  Either runs in the server task (task work or the
+ * command's issue), so it counts on the queue's own[] counters.  The
+ * per-IO path counts pins per folio too: consecutive pages of one folio in
+ * one pin call are one pin (and one unpin).
  * User copy (pread/pwrite on the char node) goes through the caller's
- * iov_iter directly.
+ * iov_iter directly; ZUBLK_F_STORE copies between the request and the
+ * pinned store at commit.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -14,6 +19,7 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/uio.h>
+#include <linux/timekeeping.h>
 
 #include "zublk.h"
 
@@ -25,6 +31,7 @@ struct zublk_ubuf {
 	unsigned long end;		/* end of the user range */
 	unsigned long base;		/* user address of pages[0] */
 	unsigned int nr;		/* pinned pages in the window */
+	unsigned int folios;		/* folios pinned so far (all windows) */
 	bool to_user;			/* pages are written (FOLL_WRITE) */
 	struct page *pages[ZUBLK_PIN_BATCH];
 };
@@ -44,7 +51,7 @@ static void zublk_ubuf_unpin(struct zublk_ubuf *u)
 static int zublk_ubuf_pin(struct zublk_ubuf *u)
 {
 	unsigned long want;
-	int got;
+	int got, i;
 
 	if (u->nr && u->addr < u->base + u->nr * PAGE_SIZE)
 		return 0;
@@ -57,6 +64,10 @@ static int zublk_ubuf_pin(struct zublk_ubuf *u)
 	if (got <= 0)
 		return got ? got : -EFAULT;
 	u->nr = got;
+	/* pins are counted per folio: a run of pages of one folio is one */
+	for (i = 0; i < got; i++)
+		if (!i || page_folio(u->pages[i]) != page_folio(u->pages[i - 1]))
+			u->folios++;
 	return 0;
 }
 
@@ -64,8 +75,8 @@ static int zublk_ubuf_pin(struct zublk_ubuf *u)
  * Copy min(len, request bytes) between @rq and user memory at @addr.
  * @to_user: request -> server.  Returns 0 or -errno.
  */
-static int zublk_copy_pinned(struct request *rq, u64 addr, unsigned int len,
-			     bool to_user)
+static int zublk_copy_gup(struct zublk_queue *q, struct request *rq,
+			  u64 addr, unsigned int len, bool to_user)
 {
 	struct zublk_ubuf u = {
 		.addr = addr,
@@ -112,19 +123,96 @@ static int zublk_copy_pinned(struct request *rq, u64 addr, unsigned int len,
 	}
 out_unpin:
 	zublk_ubuf_unpin(&u);
+	zublk_stat_own(q, ZST_PINS, u.folios);
+	zublk_stat_own(q, ZST_UNPINS, u.folios);
+	return ret;
+}
+
+/* Through the long-term pinned buffer @p (@len fits, checked by the caller). */
+static int zublk_copy_pbuf(struct request *rq, const struct zublk_pinned *p,
+			   unsigned int len, bool to_user)
+{
+	struct iov_iter iter;
+	unsigned int dir = to_user ? ITER_DEST : ITER_SOURCE;
+
+	zublk_pinned_iter(p, dir, 0, len, &iter);
+	return zublk_copy_user(rq, 0, &iter, dir) == len ? 0 : -EFAULT;
+}
+
+/*
+ * Copy @len bytes between @rq and the server's buffer at @addr, through
+ * @io's pinned buffer when it is the one at @addr.  Server task only.
+ */
+static int zublk_copy_server(struct zublk_queue *q, struct zublk_io *io,
+			     struct request *rq, u64 addr, unsigned int len,
+			     bool to_user)
+{
+	const struct zublk_pinned *p = io->pbuf;
+	u64 t0 = ktime_get_ns();
+	int ret;
+
+	if (p && p->addr == addr && len <= p->len)
+		ret = zublk_copy_pbuf(rq, p, len, to_user);
+	else
+		ret = zublk_copy_gup(q, rq, addr, len, to_user);
+	zublk_stat_own(q, ZST_COPIES, 1);
+	zublk_stat_own(q, ZST_COPY_BYTES, ret ? 0 : len);
+	zublk_stat_own(q, ZST_COPY_NS, ktime_get_ns() - t0);
 	return ret;
 }
 
 /* A write's data -> the server's buffer at @addr. */
-int zublk_copy_to_server(struct request *rq, u64 addr)
+int zublk_copy_to_server(struct zublk_queue *q, struct zublk_io *io,
+			 struct request *rq, u64 addr)
 {
-	return zublk_copy_pinned(rq, addr, blk_rq_bytes(rq), true);
+	return zublk_copy_server(q, io, rq, addr, blk_rq_bytes(rq), true);
 }
 
 /* @len bytes of the server's buffer at @addr -> a read's pages. */
-int zublk_copy_from_server(struct request *rq, u64 addr, unsigned int len)
+int zublk_copy_from_server(struct zublk_queue *q, struct zublk_io *io,
+			   struct request *rq, u64 addr, unsigned int len)
 {
-	return zublk_copy_pinned(rq, addr, len, false);
+	return zublk_copy_server(q, io, rq, addr, len, false);
+}
+
+/*
+ * ZUBLK_F_STORE commit of @rq with @result at store offset @off (server
+ * task): a read's first n = min(result, bytes) bytes come from the store,
+ * a write's go to it.  Returns the request's result: n, @result unchanged
+ * when nothing is to move, or -EIO for a range outside the store.
+ */
+int zublk_store_copy(struct zublk_queue *q, struct request *rq, int result,
+		     u64 off)
+{
+	struct zublk_dev *dev = q->dev;
+	const struct zublk_pinned *st = dev->store;
+	bool rd = req_op(rq) == REQ_OP_READ;
+	unsigned int dir = rd ? ITER_SOURCE : ITER_DEST;
+	struct iov_iter iter;
+	unsigned int n;
+	u64 t0;
+
+	if (result <= 0 || off == ZUBLK_STORE_NONE ||
+	    (!rd && req_op(rq) != REQ_OP_WRITE))
+		return result;
+	n = min_t(unsigned int, result, blk_rq_bytes(rq));
+	if (unlikely(!st || off > st->len || n > st->len - off)) {
+		if (!test_and_set_bit(ZDEV_STORE_WARNED, &dev->state))
+			pr_warn("dev %d q %u tag %d: store range %#llx+%u outside the %llu-byte store; request failed with EIO (logged once)\n",
+				dev->id, q->q_id, rq->tag, off, n,
+				st ? st->len : 0);
+		return -EIO;
+	}
+	t0 = ktime_get_ns();
+	zublk_pinned_iter(st, dir, off, n, &iter);
+	if (zublk_copy_user(rq, 0, &iter, dir) != n)
+		result = -EIO;	/* cannot happen: both sides are kernel pages */
+	else
+		result = n;
+	zublk_stat_own(q, ZST_COPIES, 1);
+	zublk_stat_own(q, ZST_COPY_BYTES, result > 0 ? n : 0);
+	zublk_stat_own(q, ZST_COPY_NS, ktime_get_ns() - t0);
+	return result;
 }
 
 /*

@@ -17,11 +17,21 @@
 
 #include "zublk.h"
 
+static unsigned int max_devs = 64;
+module_param(max_devs, uint, 0644);
+MODULE_PARM_DESC(max_devs,
+	"Devices that may exist at once; ADD_DEV beyond fails with -EACCES, like ublk_drv's ublks_max (default: 64)");
+
 /* Leading part of struct ublk_params that says how much follows. */
 struct zublk_params_header {
 	__u32 len;
 	__u32 types;
 };
+
+/* Upstream 6.16 commands zublk does not implement: -EOPNOTSUPP. */
+#define ZUBLK_U_CMD_UPDATE_SIZE	_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
+#define ZUBLK_U_CMD_QUIESCE_DEV	_IOWR('u', 0x16, struct ublksrv_ctrl_cmd)
+#define ZUBLK_CMD_NOTSUPP	0x100	/* zublk_ctrl_nr(): known, refused */
 
 /*
  * Map a command opcode to its legacy number, or -1.  Accepted: the legacy
@@ -61,6 +71,15 @@ static int zublk_ctrl_nr(u32 op)
 		return _IOC_NR(UBLK_U_CMD_GET_FEATURES);
 	case UBLK_U_CMD_DEL_DEV_ASYNC:
 		return _IOC_NR(UBLK_U_CMD_DEL_DEV_ASYNC);
+	case UBLK_CMD_START_USER_RECOVERY:
+	case UBLK_U_CMD_START_USER_RECOVERY:
+		return UBLK_CMD_START_USER_RECOVERY;
+	case UBLK_CMD_END_USER_RECOVERY:
+	case UBLK_U_CMD_END_USER_RECOVERY:
+		return UBLK_CMD_END_USER_RECOVERY;
+	case ZUBLK_U_CMD_UPDATE_SIZE:
+	case ZUBLK_U_CMD_QUIESCE_DEV:
+		return ZUBLK_CMD_NOTSUPP;
 	default:
 		return -1;
 	}
@@ -99,6 +118,8 @@ static void zublk_free_queues(struct zublk_dev *dev)
 
 	if (!dev->queues)
 		return;
+	/* normally gone at char node release already */
+	zublk_unpin_all(dev);
 	for (i = 0; i < dev->info.nr_hw_queues; i++) {
 		struct zublk_queue *q = dev->queues[i];
 
@@ -119,6 +140,8 @@ static void zublk_dev_release(struct device *d)
 {
 	struct zublk_dev *dev = container_of(d, struct zublk_dev, cdev_dev);
 
+	/* first: readers of the counters must be gone before the queues */
+	zublk_stats_del_dev(dev);
 	if (dev->set.tags)
 		blk_mq_free_tag_set(&dev->set);
 	zublk_free_queues(dev);
@@ -172,6 +195,8 @@ static int zublk_alloc_queues(struct zublk_dev *dev)
 		q->user_copy = dev->info.flags & UBLK_F_USER_COPY;
 		q->need_get_data = dev->info.flags & UBLK_F_NEED_GET_DATA;
 		q->need_ref = q->user_copy || q->need_get_data;
+		q->pin_buf = dev->info.flags & ZUBLK_F_PIN_BUF;
+		q->store = dev->info.flags & ZUBLK_F_STORE;
 		init_llist_head(&q->pending);
 		q->descs_order = get_order(zublk_descs_size(depth));
 		page = alloc_pages_node(node, GFP_KERNEL | __GFP_ZERO,
@@ -195,6 +220,13 @@ static int zublk_check_dev_info(const struct ublksrv_ctrl_dev_info *info,
 			info->flags & ~(ZUBLK_F_ALL | implicit));
 		return -EINVAL;
 	}
+	if ((info->flags & ZUBLK_F_STORE) &&
+	    (info->flags & (UBLK_F_USER_COPY | UBLK_F_NEED_GET_DATA))) {
+		pr_warn_ratelimited("ADD_DEV: ZUBLK_F_STORE excludes USER_COPY and NEED_GET_DATA\n");
+		return -EINVAL;
+	}
+	if (zublk_check_recovery_flags(info->flags))
+		return -EINVAL;
 	if (h->dev_id != info->dev_id) {
 		pr_warn_ratelimited("ADD_DEV: dev_id %u in command, %u in info\n",
 			h->dev_id, info->dev_id);
@@ -275,6 +307,9 @@ static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 	info.flags |= UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_URING_CMD_COMP_IN_TASK;
 	if (info.flags & UBLK_F_USER_COPY)
 		info.flags &= ~UBLK_F_NEED_GET_DATA;
+	/* no FETCH buffers to pin: not granted */
+	if (info.flags & (UBLK_F_USER_COPY | ZUBLK_F_STORE))
+		info.flags &= ~ZUBLK_F_PIN_BUF;
 	info.nr_hw_queues = min_t(unsigned int, info.nr_hw_queues, nr_cpu_ids);
 	if (!info.max_io_buf_bytes)
 		info.max_io_buf_bytes = ZUBLK_DEF_IO_BUF_BYTES;
@@ -288,6 +323,13 @@ static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 	ret = mutex_lock_killable(&zublk.ctl_mutex);
 	if (ret)
 		return ret;
+
+	ret = -EACCES;
+	if (zublk.nr_devs >= READ_ONCE(max_devs)) {
+		pr_warn_ratelimited("ADD_DEV: %u devices exist, max_devs=%u\n",
+				    zublk.nr_devs, READ_ONCE(max_devs));
+		goto out_unlock;
+	}
 
 	ret = -ENOMEM;
 	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
@@ -323,7 +365,9 @@ static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 	ret = zublk_add_chdev(dev);
 	if (ret)
 		goto out_put;
+	zublk_stats_add_dev(dev);
 	zublk_publish(dev);
+	zublk.nr_devs++;
 	mutex_unlock(&zublk.ctl_mutex);
 	return 0;
 
@@ -339,11 +383,15 @@ out_unlock:
 static void zublk_stop(struct zublk_dev *dev)
 {
 	mutex_lock(&dev->mutex);
+	/* a device waiting for a new server gives up: IO fails, disk drains */
+	zublk_recovery_stop(dev);
 	zublk_stop_disk(dev);
 	/* under the mutex: a START_DEV after this sees NO_ARM */
 	set_bit(ZDEV_NO_ARM, &dev->state);
 	dev->info.state = UBLK_S_DEV_DEAD;
 	mutex_unlock(&dev->mutex);
+	/* a START_DEV waiting for fetches gives up (it sees NO_ARM) */
+	complete_all(&dev->ready);
 	/*
 	 * Outside dev->mutex: completing a command takes its ring's lock, and
 	 * FETCH runs under that lock.
@@ -356,9 +404,8 @@ static void zublk_remove(struct zublk_dev *dev)
 {
 	lockdep_assert_held(&zublk.ctl_mutex);
 	zublk_stop(dev);
-	/* A START_DEV still waiting for fetches must not wait forever. */
-	complete_all(&dev->ready);
 	cdev_device_del(&dev->cdev, &dev->cdev_dev);
+	zublk.nr_devs--;
 	zublk_put(dev);
 }
 
@@ -594,6 +641,7 @@ static int zublk_ctrl_get_dev_info(struct zublk_dev *dev, u64 addr, u32 len)
 		return -EINVAL;
 	mutex_lock(&dev->mutex);
 	info = dev->info;
+	info.state = zublk_dev_state(dev);
 	mutex_unlock(&dev->mutex);
 	if (copy_to_user(u64_to_user_ptr(addr), &info, sizeof(info)))
 		return -EFAULT;
@@ -701,6 +749,8 @@ int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	nr = zublk_ctrl_nr(cmd->cmd_op);
 	if (nr < 0)
 		return -EINVAL;
+	if (nr == ZUBLK_CMD_NOTSUPP)
+		return -EOPNOTSUPP;
 	if (nr == _IOC_NR(UBLK_U_CMD_GET_FEATURES))
 		return zublk_ctrl_get_features(&h);
 	if (nr == UBLK_CMD_ADD_DEV)
@@ -741,6 +791,12 @@ int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		break;
 	case UBLK_CMD_GET_QUEUE_AFFINITY:
 		ret = zublk_ctrl_get_queue_affinity(dev, &h);
+		break;
+	case UBLK_CMD_START_USER_RECOVERY:
+		ret = zublk_ctrl_start_recovery(dev);
+		break;
+	case UBLK_CMD_END_USER_RECOVERY:
+		ret = zublk_ctrl_end_recovery(dev, &h);
 		break;
 	default:
 		ret = -EINVAL;

@@ -99,6 +99,9 @@ static int __init zublk_init(void)
 		goto out_chrdev;
 	}
 
+	/* counters in debugfs: optional, a failure is not one of the driver */
+	zublk_stats_init();
+
 	zublk.ctrl.minor = MISC_DYNAMIC_MINOR;
 	zublk.ctrl.fops = &zublk_ctrl_fops;
 	ret = misc_register(&zublk.ctrl);
@@ -114,6 +117,7 @@ static int __init zublk_init(void)
 	return 0;
 
 out_class:
+	zublk_stats_exit();
 	class_unregister(&zublk_class);
 out_chrdev:
 	unregister_chrdev_region(zublk.chr_devt, ZUBLK_MAX_DEVS);
@@ -126,6 +130,7 @@ static void __exit zublk_exit(void)
 {
 	misc_deregister(&zublk.ctrl);
 	zublk_remove_all();
+	zublk_stats_exit();
 	class_unregister(&zublk_class);
 	unregister_chrdev_region(zublk.chr_devt, ZUBLK_MAX_DEVS);
 	idr_destroy(&zublk.idr);

@@ -34,16 +34,34 @@
 #include <linux/io_uring/cmd.h>
 #include <uapi/linux/ublk_cmd.h>
 
+#include "../include/zublk.h"
+
 #define ZUBLK_MAX_DEVS		(1U << MINORBITS)	/* device numbers */
 #define ZUBLK_MAX_QUEUES	UBLK_MAX_NR_QUEUES	/* before the CPU cap */
 #define ZUBLK_DEF_IO_BUF_BYTES	(512U << 10)	/* when ADD_DEV passes 0 */
 #define ZUBLK_MAX_IO_BUF_BYTES	(1U << UBLK_IO_BUF_BITS)	/* 32 MiB */
 
+/* Upstream 6.13 ABI the 6.12 headers lack. */
+#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
+#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
+#endif
+#ifndef UBLK_S_DEV_FAIL_IO
+#define UBLK_S_DEV_FAIL_IO	3
+#endif
+
+/* The recovery flags; ADD_DEV accepts none, RECOVERY, +REISSUE or +FAIL_IO. */
+#define ZUBLK_F_RECOVERY	(UBLK_F_USER_RECOVERY |			\
+				 UBLK_F_USER_RECOVERY_REISSUE |		\
+				 UBLK_F_USER_RECOVERY_FAIL_IO)
+
 /* Feature flags this driver implements; GET_FEATURES reports exactly these. */
 #define ZUBLK_F_ALL	(UBLK_F_URING_CMD_COMP_IN_TASK |	\
 			 UBLK_F_NEED_GET_DATA |			\
 			 UBLK_F_CMD_IOCTL_ENCODE |		\
-			 UBLK_F_USER_COPY)
+			 UBLK_F_USER_COPY |			\
+			 ZUBLK_F_PIN_BUF |			\
+			 ZUBLK_F_STORE |			\
+			 ZUBLK_F_RECOVERY)
 
 /* Parameter types SET_PARAMS accepts. */
 #define ZUBLK_PARAM_TYPES	(UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD)
@@ -57,6 +75,8 @@ struct zublk_global {
 	struct mutex ctl_mutex;		/* serialises ADD/DEL against each other */
 	spinlock_t idr_lock;		/* protects idr */
 	struct idr idr;			/* dev_id -> zublk_dev, protected by idr_lock */
+	unsigned int nr_devs;		/* devices added and not yet deleted,
+					 * protected by ctl_mutex */
 	wait_queue_head_t idr_wq;	/* woken when a device number is freed */
 };
 
@@ -89,6 +109,16 @@ struct class *zublk_get_class(void);
  *   abort:     test_and_clear_bit(OWNED)   (server gone; fails the request)
  * The request ends when its owner is done with it; in USER_COPY and
  * NEED_GET_DATA mode io->ref lets copies in progress hold it (q->need_ref).
+ *
+ * Long-term pins (pin.c) are not part of the state word.  io->pbuf
+ * (ZUBLK_F_PIN_BUF) and dev->store (ZUBLK_F_STORE) are used and replaced
+ * only by the server task (FETCH pins before parking; COMMIT_AND_FETCH
+ * with a new address pins the new buffer before claiming the request and
+ * drops the old one after its data is copied; task work and NEED_GET_DATA
+ * copy through it) and dropped only by char node release and device free,
+ * when no command exists any more (each holds a file reference).  Cancel,
+ * abort and STOP never touch them, so a copy in progress cannot lose its
+ * pages.
  */
 enum {
 	ZIO_ARMED,		/* io->cmd is a parked server command */
@@ -111,6 +141,49 @@ struct zublk_io {
 					 * put ends the request */
 	int res;			/* result for the request when the last ref drops */
 	bool fetched;			/* FETCH seen; dev->fetch_mutex */
+	struct zublk_pinned *pbuf;	/* ZUBLK_F_PIN_BUF: long-term pinned buffer
+					 * at pbuf->addr, or NULL; see "Long-term
+					 * pins" above for who may touch it */
+};
+
+/*
+ * A user memory range pinned long term (pin.c), one pin per folio: each
+ * segment is a run of pages of one folio, so a 2 MiB hugepage is one
+ * segment and one pin.  Immutable once built; freed by zublk_unpin().
+ */
+struct zublk_pinned {
+	u64 addr;			/* user address it was pinned from */
+	u64 len;			/* bytes */
+	unsigned int nr;		/* segments = pins held */
+	u64 *start;			/* byte offset of each segment in the range */
+	struct bio_vec segs[];		/* nr entries, then the start array */
+};
+
+/*
+ * Per-queue cost counters (stats.c), shown in debugfs as include/zublk.h
+ * describes: each is own[] + any[].  own[] is written only by the queue's
+ * server task (q->task: task work, COMMIT_AND_FETCH, NEED_GET_DATA), one
+ * plain add each (WRITE_ONCE, so the debugfs reader never sees a torn
+ * value); any[] takes the updates that may come from other tasks
+ * (pread/pwrite user copy, FETCH before the queue is bound, char node
+ * release, device free, store registration) as atomic adds.
+ */
+enum zublk_stat {
+	ZST_REQUESTS,		/* requests delivered to the server */
+	ZST_BYTES,		/* data bytes of those (reads and writes) */
+	ZST_COPIES,		/* data copies made by the driver */
+	ZST_COPY_BYTES,		/* bytes those moved */
+	ZST_COPY_NS,		/* ns spent in them */
+	ZST_PINS,		/* folios pinned */
+	ZST_UNPINS,		/* folios unpinned */
+	ZST_TW_BATCHES,		/* task-work runs that delivered requests */
+	ZST_TW_REQUESTS,	/* requests those runs delivered */
+	ZST_NR
+};
+
+struct zublk_qstats {
+	u64 own[ZST_NR];		/* server task only, see above */
+	atomic64_t any[ZST_NR];		/* any task, atomic */
 };
 
 /* Per-request driver data (tag_set.cmd_size). */
@@ -138,6 +211,9 @@ struct zublk_queue {
 	bool user_copy;			/* UBLK_F_USER_COPY */
 	bool need_get_data;		/* UBLK_F_NEED_GET_DATA */
 	bool need_ref;			/* io->ref in use (user copy, NEED_GET_DATA) */
+	bool pin_buf;			/* ZUBLK_F_PIN_BUF granted; fixed at ADD_DEV */
+	bool store;			/* ZUBLK_F_STORE granted; fixed at ADD_DEV */
+	struct zublk_qstats stats;	/* cost counters; see struct zublk_qstats */
 	struct llist_head pending;	/* requests awaiting delivery (lockless) */
 	struct task_struct *task;	/* task that fetched the tags (ref held);
 					 * protected by dev->fetch_mutex, stable
@@ -154,6 +230,16 @@ enum {
 	ZDEV_DELETED,		/* DEL_DEV removed the device */
 	ZDEV_DEAD,		/* server gone or aborting: IO fails with EIO */
 	ZDEV_NO_ARM,		/* no more commands may be parked (stop/abort) */
+	ZDEV_STORE_WARNED,	/* a store range error was logged */
+	ZDEV_NOSRV,		/* recovery device without a server: IO waits
+				 * on the quiesced tag set (QUIESCED) or fails
+				 * (FAIL_IO) until END_USER_RECOVERY; set and
+				 * cleared under abort_mutex */
+	ZDEV_FAIL_IO,		/* with NOSRV: new IO fails at once */
+	ZDEV_RECOVERING,	/* START_USER_RECOVERY done, END not yet;
+				 * abort_mutex */
+	ZDEV_STOPPED,		/* STOP_DEV began: a server loss is final
+				 * from here on; abort_mutex */
 };
 
 struct zublk_dev {
@@ -173,8 +259,19 @@ struct zublk_dev {
 	struct blk_mq_tag_set set;	/* allocated at ADD_DEV */
 	struct gendisk *disk;		/* between START and STOP; protected by mutex */
 	struct completion ready;	/* all tags of all queues fetched */
+	bool timeout_set;		/* io_timeout was set at START_DEV: an
+					 * expired IO aborts; protected by mutex,
+					 * stable once the disk exists */
+	unsigned int start_timeout;	/* queue rq_timeout at START_DEV, jiffies;
+					 * a different one means the user set
+					 * queue/io_timeout; same lock */
 	unsigned int nr_queues_ready;	/* protected by fetch_mutex */
 	struct zublk_queue **queues;	/* nr_hw_queues entries, each on its node */
+	struct zublk_pinned *store;	/* ZUBLK_F_STORE region: set once under
+					 * fetch_mutex before any tag is fetched,
+					 * dropped at char node release */
+	struct dentry *dbg;		/* debugfs dir of the counters (or an
+					 * ERR_PTR); removed before the free */
 };
 
 static inline struct zublk_dev *zublk_get(struct zublk_dev *dev)
@@ -204,6 +301,20 @@ static inline struct zublk_cmd_pdu *zublk_pdu(struct io_uring_cmd *cmd)
 	return io_uring_cmd_to_pdu(cmd, struct zublk_cmd_pdu);
 }
 
+/* Count @n on @q's counter @s from the queue's server task. */
+static inline void zublk_stat_own(struct zublk_queue *q, enum zublk_stat s,
+				  u64 n)
+{
+	WRITE_ONCE(q->stats.own[s], q->stats.own[s] + n);
+}
+
+/* Count @n on @q's counter @s from any task. */
+static inline void zublk_stat_any(struct zublk_queue *q, enum zublk_stat s,
+				  u64 n)
+{
+	atomic64_add(n, &q->stats.any[s]);
+}
+
 /* ctrl.c */
 int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 void zublk_remove_all(void);
@@ -211,6 +322,7 @@ void zublk_remove_all(void);
 /* cdev.c */
 int zublk_add_chdev(struct zublk_dev *dev);
 void zublk_abort_dev(struct zublk_dev *dev);
+void zublk_kill_dev(struct zublk_dev *dev);
 void zublk_cancel_cmds(struct zublk_dev *dev);
 
 /* blkmq.c */
@@ -221,10 +333,45 @@ void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags);
 void zublk_put_req(struct zublk_queue *q, struct zublk_io *io,
 		   struct request *rq);
 
+/* recovery.c */
+int zublk_check_recovery_flags(u64 flags);
+bool zublk_nosrv_begin(struct zublk_dev *dev);
+int zublk_nosrv_res(const struct zublk_dev *dev, bool owned);
+void zublk_recovery_stop(struct zublk_dev *dev);
+int zublk_ctrl_start_recovery(struct zublk_dev *dev);
+int zublk_ctrl_end_recovery(struct zublk_dev *dev,
+			    const struct ublksrv_ctrl_cmd *h);
+u16 zublk_dev_state(const struct zublk_dev *dev);
+void zublk_apply_timeout(struct zublk_dev *dev, struct gendisk *disk);
+enum blk_eh_timer_return zublk_timeout(struct request *rq);
+
+/* Result a request aborted on a dead server ends with: requeue it. */
+#define ZUBLK_RES_REQUEUE	INT_MIN
+
 /* copy.c */
-int zublk_copy_to_server(struct request *rq, u64 addr);
-int zublk_copy_from_server(struct request *rq, u64 addr, unsigned int len);
+int zublk_copy_to_server(struct zublk_queue *q, struct zublk_io *io,
+			 struct request *rq, u64 addr);
+int zublk_copy_from_server(struct zublk_queue *q, struct zublk_io *io,
+			   struct request *rq, u64 addr, unsigned int len);
 ssize_t zublk_copy_user(struct request *rq, size_t off, struct iov_iter *iter,
 			int dir);
+int zublk_store_copy(struct zublk_queue *q, struct request *rq, int result,
+		     u64 off);
+
+/* pin.c */
+struct zublk_pinned *zublk_pin(u64 addr, u64 len, int node);
+unsigned int zublk_unpin(struct zublk_pinned *p);
+void zublk_pinned_iter(const struct zublk_pinned *p, unsigned int dir, u64 off,
+		       size_t len, struct iov_iter *iter);
+struct zublk_pinned *zublk_pin_buf(struct zublk_queue *q, u16 tag, u64 addr);
+void zublk_drop_buf(struct zublk_queue *q, struct zublk_pinned *p, bool own);
+int zublk_register_store(struct zublk_dev *dev, struct io_uring_cmd *cmd);
+void zublk_unpin_all(struct zublk_dev *dev);
+
+/* stats.c */
+void zublk_stats_init(void);
+void zublk_stats_exit(void);
+void zublk_stats_add_dev(struct zublk_dev *dev);
+void zublk_stats_del_dev(struct zublk_dev *dev);
 
 #endif /* ZUBLK_H */

@@ -26,6 +26,8 @@ static unsigned int ctrl_op(const struct rs_ctrl *c, unsigned int legacy)
 	case UBLK_CMD_STOP_DEV: return UBLK_U_CMD_STOP_DEV;
 	case UBLK_CMD_SET_PARAMS: return UBLK_U_CMD_SET_PARAMS;
 	case UBLK_CMD_GET_PARAMS: return UBLK_U_CMD_GET_PARAMS;
+	case UBLK_CMD_START_USER_RECOVERY: return UBLK_U_CMD_START_USER_RECOVERY;
+	case UBLK_CMD_END_USER_RECOVERY: return UBLK_U_CMD_END_USER_RECOVERY;
 	}
 	return legacy;
 }
@@ -166,4 +168,17 @@ int rs_ctrl_get_info(struct rs_ctrl *c, int id, struct ublksrv_ctrl_dev_info *in
 	memset(info, 0, sizeof(*info));
 	return ctrl_cmd(c, ctrl_op(c, UBLK_CMD_GET_DEV_INFO), id, -1, info,
 			sizeof(*info), 0);
+}
+
+int rs_ctrl_start_recovery(struct rs_ctrl *c, int id)
+{
+	return ctrl_cmd(c, ctrl_op(c, UBLK_CMD_START_USER_RECOVERY), id, -1,
+			NULL, 0, 0);
+}
+
+/* returns once every queue has fetched all its tags */
+int rs_ctrl_end_recovery(struct rs_ctrl *c, int id, int pid)
+{
+	return ctrl_cmd(c, ctrl_op(c, UBLK_CMD_END_USER_RECOVERY), id, -1,
+			NULL, 0, (uint64_t)pid);
 }

@@ -98,6 +98,40 @@ static void stop_queues(struct rs_dev *d, bool device_started)
 		rs_queue_join(&d->q[i]);
 }
 
+/*
+ * Recover mode: take over device @id, whose server died. The device keeps
+ * its geometry and flags (GET_DEV_INFO); START_USER_RECOVERY succeeds once
+ * the driver has noticed the death and quiesced the device (or failed its
+ * IO), so retry while it answers -EBUSY.
+ */
+static int recover_begin(struct rs_dev *d)
+{
+	struct ublksrv_ctrl_dev_info *info = &d->info;
+	int id = d->opts.id, ret, i;
+
+	ret = rs_ctrl_get_info(&d->ctrl, id, info);
+	if (ret < 0) {
+		rs_err("dev %d: GET_DEV_INFO: %s", id, strerror(-ret));
+		return ret;
+	}
+	if (!(info->flags & UBLK_F_USER_RECOVERY)) {
+		rs_err("dev %d: not added with --recovery: it cannot be recovered", id);
+		return -EINVAL;
+	}
+	for (i = 0; i < 300; i++) {	/* 30 s */
+		ret = rs_ctrl_start_recovery(&d->ctrl, id);
+		if (ret != -EBUSY)
+			break;
+		usleep(100000);
+	}
+	if (ret < 0) {
+		rs_err("dev %d: START_USER_RECOVERY: %s%s", id, strerror(-ret),
+		       ret == -EBUSY ? " (is its server still running?)" : "");
+		return ret;
+	}
+	return 0;
+}
+
 static void report(int live_fd, const char *msg)
 {
 	if (live_fd >= 0) {
@@ -144,18 +178,40 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	ret = rs_ctrl_open(&d->ctrl, o->ctrl);
 	if (ret < 0)
 		goto out;
+	if (d->recover) {
+		/* the device's flags say how its data moves */
+		ret = recover_begin(d);
+		if (ret < 0)
+			goto out;
+		d->copy = o->copy;
+		d->user_copy = info->flags & UBLK_F_USER_COPY;
+		d->store_mode = info->flags & ZUBLK_F_STORE;
+		d->pin = info->flags & ZUBLK_F_PIN_BUF;
+		if ((d->copy == RS_COPY_CLASSIC) != (!d->user_copy && !d->store_mode)) {
+			rs_err("dev %d: the device's flags 0x%llx do not match copy mode %s",
+			       info->dev_id, (unsigned long long)info->flags,
+			       rs_copy_name(d->copy));
+			ret = -EINVAL;
+			goto out;
+		}
+		goto geometry;
+	}
 	{
+		struct rs_copy_plan plan;
 		char m[160];
 
 		/* GET_FEATURES answered iff ioctl encoding was probed, not forced off */
-		ret = rs_copy_resolve(o->target, o->copy, d->ctrl.features,
-				      d->ctrl.features != 0, &d->copy, m, sizeof(m));
+		ret = rs_copy_resolve(o->target, o->copy, o->pin, d->ctrl.features,
+				      d->ctrl.features != 0, &plan, m, sizeof(m));
 		if (ret < 0) {
 			rs_err("%s", m);
 			goto out;
 		}
+		d->copy = plan.mode;
+		d->user_copy = plan.ucopy;
+		d->store_mode = plan.store;
+		d->pin = plan.pin;
 	}
-	d->user_copy = d->copy == RS_COPY_SINGLE || d->copy == RS_COPY_NONE;
 	memset(info, 0, sizeof(*info));
 	info->nr_hw_queues = (uint16_t)o->queues;
 	info->queue_depth = (uint16_t)o->depth;
@@ -164,6 +220,22 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	info->flags = d->ctrl.ioctl_enc ? UBLK_F_CMD_IOCTL_ENCODE : 0;
 	if (d->user_copy)
 		info->flags |= UBLK_F_USER_COPY;
+	if (d->store_mode)
+		info->flags |= ZUBLK_F_STORE;
+	if (d->pin)
+		info->flags |= ZUBLK_F_PIN_BUF;
+	{
+		char m[160];
+		uint64_t rf;
+
+		ret = rs_recovery_flags(o->recovery, d->ctrl.features,
+					d->ctrl.features != 0, &rf, m, sizeof(m));
+		if (ret < 0) {
+			rs_err("%s", m);
+			goto out;
+		}
+		info->flags |= rf;
+	}
 	ret = rs_ctrl_add(&d->ctrl, info);
 	if (ret == -EEXIST) {
 		rs_err("device id %d is already in use", o->id);
@@ -179,6 +251,27 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
+	if (d->store_mode && !(info->flags & ZUBLK_F_STORE)) {
+		rs_err("--copy %s: the driver dropped ZUBLK_F_STORE at ADD_DEV",
+		       rs_copy_name(d->copy));
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	if (d->pin && !(info->flags & ZUBLK_F_PIN_BUF)) {
+		if (o->pin == RS_PIN_ON) {
+			rs_err("--pin on: the driver dropped ZUBLK_F_PIN_BUF at ADD_DEV");
+			ret = -EOPNOTSUPP;
+			goto out;
+		}
+		d->pin = false;	/* auto: per-IO pins, as on ublk_drv */
+	}
+	if (o->recovery != RS_REC_OFF && !(info->flags & UBLK_F_USER_RECOVERY)) {
+		rs_err("--recovery %s: the driver dropped UBLK_F_USER_RECOVERY at ADD_DEV",
+		       rs_recovery_name(o->recovery));
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+geometry:
 	d->ioctl_io = d->ctrl.ioctl_enc &&
 		      (info->flags & UBLK_F_CMD_IOCTL_ENCODE);
 	d->nr_queues = info->nr_hw_queues;
@@ -202,9 +295,14 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		rs_err("cannot derive device nodes from %s", o->ctrl);
 		goto out;
 	}
-	ret = rs_state_create((int)info->dev_id, &d->st);
+	ret = rs_state_create(o->ctrl, (int)info->dev_id, &d->st);
 	if (ret < 0)
 		goto out;
+	d->st->dev_flags = info->flags;
+	d->st->huge_opt = o->huge;
+	d->st->recoveries = d->recoveries;
+	snprintf(d->st->recovery, sizeof(d->st->recovery), "%s",
+		 rs_recovery_name(o->recovery));
 	d->st->magic = RS_STATE_MAGIC;
 	d->st->dev_id = (int32_t)info->dev_id;
 	d->st->pid = getpid();
@@ -216,6 +314,15 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	snprintf(d->st->target, sizeof(d->st->target), "%s", o->target);
 	snprintf(d->st->copy_mode, sizeof(d->st->copy_mode), "%s",
 		 rs_copy_name(d->copy));
+	{
+		struct rs_copy_plan plan = {
+			.mode = d->copy, .ucopy = d->user_copy,
+			.store = d->store_mode, .pin = d->pin,
+		};
+
+		snprintf(d->st->copy_path, sizeof(d->st->copy_path), "%s",
+			 rs_copy_path(&plan));
+	}
 	snprintf(d->st->ctrl, sizeof(d->st->ctrl), "%s", o->ctrl);
 	snprintf(d->st->bdev, sizeof(d->st->bdev), "%s", d->bdev);
 	snprintf(d->st->backing, sizeof(d->st->backing), "%s", o->backing);
@@ -265,7 +372,8 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		goto out;
 	}
 	fill_params(d, &params);
-	ret = rs_ctrl_set_params(&d->ctrl, (int)info->dev_id, &params);
+	/* a recovered device keeps its parameters */
+	ret = d->recover ? 0 : rs_ctrl_set_params(&d->ctrl, (int)info->dev_id, &params);
 	if (ret < 0) {
 		rs_err("dev %d: SET_PARAMS: %s", info->dev_id, strerror(-ret));
 		goto out;
@@ -282,25 +390,41 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		rs_err("dev %d: open %s: %s", info->dev_id, d->cdev, strerror(errno));
 		goto out;
 	}
+	/* STORE: the region must be registered before the first FETCH */
+	if (d->store_mode) {
+		ret = rs_store_register(d);
+		if (ret < 0)
+			goto out;
+	}
 	for (i = 0; i < d->nr_queues; i++) {
 		ret = rs_queue_start(&d->q[i]);
 		if (ret < 0)
 			goto out;
 	}
-	ret = rs_ctrl_start(&d->ctrl, (int)info->dev_id, getpid());
-	if (ret < 0) {
-		rs_err("dev %d: START_DEV: %s", info->dev_id, strerror(-ret));
-		goto out;
+	if (d->recover) {
+		ret = rs_ctrl_end_recovery(&d->ctrl, (int)info->dev_id, getpid());
+		if (ret < 0) {
+			rs_err("dev %d: END_USER_RECOVERY: %s", info->dev_id,
+			       strerror(-ret));
+			goto out;
+		}
+		added = true;	/* ours now: stop and delete it on exit */
+	} else {
+		ret = rs_ctrl_start(&d->ctrl, (int)info->dev_id, getpid());
+		if (ret < 0) {
+			rs_err("dev %d: START_DEV: %s", info->dev_id, strerror(-ret));
+			goto out;
+		}
 	}
 	started = true;
 	d->st->state = RS_ST_LIVE;
 	snprintf(msg, sizeof(msg), "OK %d %s\n", info->dev_id, d->bdev);
 	if (live_fd >= 0) {
-		char log[128];
+		char log[RS_PATH_MAX];
 		int lfd;
 
 		/* detach from the caller's stderr: log to the state dir */
-		snprintf(log, sizeof(log), "%s/%d/log", RS_STATE_DIR, info->dev_id);
+		rs_state_path(o->ctrl, (int)info->dev_id, "log", log, sizeof(log));
 		lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (lfd >= 0) {
 			dup2(lfd, STDERR_FILENO);
@@ -341,10 +465,16 @@ out:
 	if (d->tgt && d->tgt->fini)
 		d->tgt->fini(d);
 	if (d->st) {
+		bool keep = d->recover && !added;
+
 		d->st->state = RS_ST_STOPPED;
+		/* a failed recover leaves the device: keep what del/recover need */
+		if (keep)
+			d->st->pid = 0;
 		rs_state_close(d->st);
 		d->st = NULL;
-		rs_state_remove((int)info->dev_id);
+		if (!keep)
+			rs_state_remove(o->ctrl, (int)info->dev_id);
 	}
 	if (d->ctrl.ring)
 		rs_ctrl_close(&d->ctrl);

@@ -39,9 +39,13 @@ static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 	cmd->q_id = (uint16_t)q->q_id;
 	cmd->tag = (uint16_t)tag;
 	cmd->result = result;
-	/* user copy: no io buffer, the driver wants addr 0 */
-	cmd->addr = d->user_copy ? 0 : (uint64_t)(uintptr_t)((char *)q->buf.addr +
-							     (size_t)tag * d->max_io);
+	if (d->store_mode)	/* a store offset, or ZUBLK_STORE_NONE */
+		cmd->addr = legacy_op == UBLK_IO_FETCH_REQ ? 0 : q->store_off;
+	else if (d->user_copy)	/* no io buffer, the driver wants addr 0 */
+		cmd->addr = 0;
+	else
+		cmd->addr = (uint64_t)(uintptr_t)((char *)q->buf.addr +
+						  (size_t)tag * d->max_io);
 	sqe->user_data = rs_ud_pack(tag, legacy_op == UBLK_IO_FETCH_REQ ?
 				    RS_UD_OP_FETCH : RS_UD_OP_COMMIT);
 }
@@ -90,9 +94,10 @@ static void *queue_thread(void *arg)
 	sigset_t set;
 	unsigned int tag, head, n;
 	int inflight, ret;
-	/* classic: depth x max-io io buffers; user copy: none (null single: one
-	 * max-io scratch buffer; none: nothing at all) */
-	size_t blen = !d->user_copy ? (size_t)d->depth * d->max_io :
+	/* classic: depth x max-io io buffers; store: none; user copy: none
+	 * (null single: one max-io scratch buffer; none: nothing at all) */
+	size_t blen = d->store_mode ? 0 : !d->user_copy ?
+		      (size_t)d->depth * d->max_io :
 		      d->copy == RS_COPY_SINGLE && d->tgt == &tgt_null_ops ?
 		      d->max_io : 0;
 
@@ -195,7 +200,9 @@ static void *queue_thread(void *arg)
 				continue;
 			}
 			iod = &q->descs[tag];
-			res = d->tgt->handle(q, tag, iod, d->user_copy ? NULL :
+			q->store_off = ZUBLK_STORE_NONE;
+			res = d->tgt->handle(q, tag, iod,
+					     d->user_copy || d->store_mode ? NULL :
 					     (char *)q->buf.addr +
 					     (size_t)tag * d->max_io);
 			reqs++;
@@ -216,6 +223,8 @@ static void *queue_thread(void *arg)
 		st->bytes += bytes;
 		st->copies = q->copies;
 		st->copy_bytes = q->copy_bytes;
+		st->ucopies = q->ucopies;
+		st->ucopy_bytes = q->ucopy_bytes;
 	}
 	/* all commands gone without a stop from us: the driver dropped the queue */
 	if (!d->stopping)
@@ -302,4 +311,47 @@ void rs_queue_join(struct rs_queue *q)
 		munmap((void *)q->descs, q->descs_len);
 	q->descs = NULL;
 	q->cdev_fd = -1;
+}
+
+int rs_store_register(struct rs_dev *d)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	struct zublk_store_reg reg = {
+		.addr = (uint64_t)(uintptr_t)d->store,
+		.len = (d->store_len + pg - 1) & ~(pg - 1),
+	};
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ret = io_uring_queue_init(2, &ring, 0);
+	if (ret < 0) {
+		rs_err("dev %d: io_uring setup: %s", d->info.dev_id, strerror(-ret));
+		return ret;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	if (!sqe) {		/* cannot happen on a fresh ring */
+		io_uring_queue_exit(&ring);
+		return -EBUSY;
+	}
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = d->cdev_fd;
+	sqe->cmd_op = ZUBLK_U_IO_REGISTER_STORE;
+	memcpy(sqe->cmd, &reg, sizeof(reg));	/* fits the 64-byte SQE */
+	ret = io_uring_submit_and_wait(&ring, 1);
+	if (ret >= 0) {
+		ret = io_uring_wait_cqe(&ring, &cqe);
+		if (ret == 0) {
+			ret = cqe->res;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+	io_uring_queue_exit(&ring);
+	if (ret < 0)
+		rs_err("dev %d: ZUBLK_U_IO_REGISTER_STORE of %llu bytes at %p: %s",
+		       d->info.dev_id, (unsigned long long)reg.len, d->store,
+		       strerror(-ret));
+	return ret < 0 ? ret : 0;
 }

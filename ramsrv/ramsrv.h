@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <linux/ublk_cmd.h>
+#include "zublk.h"		/* include/: zublk's ABI extensions */
 
 #define RS_MAX_QUEUES		64
 #define RS_MAX_DEPTH		UBLK_MAX_QUEUE_DEPTH
@@ -29,19 +30,53 @@
 #define RS_DEF_SIZE		(1ULL << 30)
 #define RS_DEF_SPIN		50	/* polls before sleeping, RAMSRV_SPIN */
 #define RS_MAX_DEV_ID		((1U << 20) - 1)
+#define RS_PATH_MAX		320
+#define RS_MAX_ENTS		1024	/* devices list/del --all handle */
 
-enum rs_huge { RS_HUGE_AUTO, RS_HUGE_ON, RS_HUGE_OFF };
+/* newer than the 6.12 <linux/ublk_cmd.h> */
+#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
+#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
+#endif
+#ifndef UBLK_S_DEV_FAIL_IO
+#define UBLK_S_DEV_FAIL_IO	3
+#endif
+
+enum rs_huge { RS_HUGE_AUTO, RS_HUGE_ON, RS_HUGE_OFF };	/* same order as rs_pin */
+
+/*
+ * What the driver does with IO while the server is dead (--recovery), until
+ * `ramsrv recover` starts a new one: off (fail it, the device is gone),
+ * queue (hold new IO; requests the dead server held fail), reissue (hold
+ * all, the dead server's requests are issued again), fail (fail all IO at
+ * once, the device stays for recovery).
+ */
+enum rs_recovery { RS_REC_OFF, RS_REC_QUEUE, RS_REC_REISSUE, RS_REC_FAIL };
 
 /*
  * How data moves between a request's pages and the target (--copy):
  * classic: the driver copies to/from the FETCH io buffer, the target copies
- *          between io buffer and store (two copies for ram);
- * single:  UBLK_F_USER_COPY, the server pread()s/pwrite()s the char node
- *          straight to/from the store (one copy);
- * none:    UBLK_F_USER_COPY and a null target that never moves data;
+ *          between io buffer and store (two copies for ram); on zublk the
+ *          buffers are pinned once (ZUBLK_F_PIN_BUF, --pin) when offered;
+ * single:  one copy. ZUBLK_F_STORE when offered: the driver copies between
+ *          the request and the registered store within the commit; else
+ *          UBLK_F_USER_COPY: the server pread()s/pwrite()s the char node
+ *          straight to/from the store;
+ * none:    a null target that never moves data (STORE committing
+ *          ZUBLK_STORE_NONE, else USER_COPY without a copy);
  * auto:    the cheapest the driver offers.
  */
 enum rs_copy_mode { RS_COPY_AUTO, RS_COPY_CLASSIC, RS_COPY_SINGLE, RS_COPY_NONE };
+
+/* --pin: ZUBLK_F_PIN_BUF for classic io buffers (auto: when offered) */
+enum rs_pin { RS_PIN_AUTO, RS_PIN_ON, RS_PIN_OFF };	/* same order as rs_huge */
+
+/* a resolved --copy/--pin: the mode and the ADD_DEV flags it needs */
+struct rs_copy_plan {
+	enum rs_copy_mode mode;
+	bool ucopy;		/* UBLK_F_USER_COPY */
+	bool store;		/* ZUBLK_F_STORE */
+	bool pin;		/* ZUBLK_F_PIN_BUF */
+};
 
 /* ---- options (cli.c / util.c) ---- */
 struct rs_opts {
@@ -58,6 +93,8 @@ struct rs_opts {
 	int id;			/* -1 = any */
 	bool foreground;
 	enum rs_copy_mode copy;
+	enum rs_pin pin;
+	enum rs_recovery recovery;
 };
 
 /* ---- pure helpers (util.c, unit tested) ---- */
@@ -76,12 +113,41 @@ int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len);
 const char *rs_copy_name(enum rs_copy_mode m);
 int rs_copy_parse(const char *s, enum rs_copy_mode *out);
 /*
- * Resolve --copy for @target given the driver's features (@feat_known false:
- * GET_FEATURES unavailable, assume no USER_COPY). Returns 0 and sets *out, or
- * -EINVAL (a bad combination) / -EOPNOTSUPP (driver lacks USER_COPY) with msg.
+ * Resolve --copy and --pin for @target given the driver's features
+ * (@feat_known false: GET_FEATURES unavailable, assume none). Returns 0 and
+ * fills *out, or -EINVAL (a bad combination) / -EOPNOTSUPP (the driver lacks
+ * what was asked for) with msg.
  */
-int rs_copy_resolve(const char *target, enum rs_copy_mode want, uint64_t feat,
-		    bool feat_known, enum rs_copy_mode *out, char *msg, size_t len);
+int rs_copy_resolve(const char *target, enum rs_copy_mode want, enum rs_pin pin,
+		    uint64_t feat, bool feat_known, struct rs_copy_plan *out,
+		    char *msg, size_t len);
+/* "buf", "pinned", "ucopy", "store": how a resolved plan moves data */
+const char *rs_copy_path(const struct rs_copy_plan *p);
+
+const char *rs_recovery_name(enum rs_recovery r);
+int rs_recovery_parse(const char *s, enum rs_recovery *out);
+/*
+ * ADD_DEV flags for --recovery @r given the driver's features. Returns 0
+ * and sets *flags, or -EOPNOTSUPP with msg when the driver lacks a bit.
+ */
+int rs_recovery_flags(enum rs_recovery r, uint64_t feat, bool feat_known,
+		      uint64_t *flags, char *msg, size_t len);
+/* UBLK_S_DEV_* -> "LIVE", "QUIESCED", "FAIL_IO", "DEAD" */
+const char *rs_dev_state_name(int state);
+
+/* a queue's driver counters (zublk debugfs, include/zublk.h) */
+enum {
+	RS_DRV_REQUESTS, RS_DRV_BYTES, RS_DRV_COPIES, RS_DRV_COPY_BYTES,
+	RS_DRV_COPY_NS, RS_DRV_PINS, RS_DRV_UNPINS, RS_DRV_TW_BATCHES,
+	RS_DRV_TW_REQUESTS, RS_DRV_NR
+};
+extern const char *const rs_drv_names[RS_DRV_NR];
+struct rs_drvq {
+	uint64_t v[RS_DRV_NR];
+	uint32_t seen;		/* bit per counter found */
+};
+/* Parse "name value" lines; unknown names are skipped. Counters found. */
+int rs_drv_parse(const char *text, struct rs_drvq *out);
 
 /* user_data packing for queue ring CQEs */
 #define RS_UD_OP_FETCH	1U
@@ -99,8 +165,8 @@ extern bool rs_quiet;
 void rs_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- shared state file (/run/ramsrv/<id>/state) ---- */
-#define RS_STATE_MAGIC	0x72616d7372763031ULL	/* "ramsrv01" */
+/* ---- shared state file (/run/ramsrv/<ctrl name>/<id>/state) ---- */
+#define RS_STATE_MAGIC	0x72616d7372763032ULL	/* "ramsrv02" */
 enum rs_dev_state { RS_ST_STARTING = 1, RS_ST_LIVE, RS_ST_STOPPING, RS_ST_STOPPED };
 
 struct rs_qstate {
@@ -111,8 +177,10 @@ struct rs_qstate {
 	uint64_t cqes;
 	uint64_t copy_ns;
 	uint64_t sleeps;	/* enters that waited for a CQE */
-	uint64_t copy_bytes;	/* bytes the server moved (memcpy/pread/pwrite) */
-	uint64_t copies;	/* copy operations (calls) doing so */
+	uint64_t copy_bytes;	/* bytes the server's memcpy moved */
+	uint64_t copies;	/* memcpy calls doing so (one per request) */
+	uint64_t ucopy_bytes;	/* bytes moved by pread/pwrite on the char node */
+	uint64_t ucopies;	/* pread/pwrite transfers doing so */
 	/* fixed after setup */
 	int32_t node;		/* NUMA node of the buffers (-1 unknown) */
 	int32_t want_node;	/* node chosen from the queue's CPUs */
@@ -121,7 +189,7 @@ struct rs_qstate {
 	uint64_t buf_addr;
 	uint64_t buf_len;
 	char cpus[64];
-	char pad[32];
+	char pad[16];
 } __attribute__((aligned(64)));
 
 struct rs_state {
@@ -142,13 +210,28 @@ struct rs_state {
 	char store_policy[32];
 	char copy[48];		/* copy routine */
 	char copy_mode[16];	/* classic, single, none */
+	char copy_path[16];	/* how copy_mode runs: buf, pinned, ucopy, store */
+	char recovery[16];	/* --recovery: off, queue, reissue, fail */
+	uint32_t huge_opt;	/* --hugepages (enum rs_huge), for recover */
+	uint32_t recoveries;	/* times `ramsrv recover` restarted the server */
+	uint64_t dev_flags;	/* flags ADD_DEV granted */
 	struct rs_qstate q[RS_MAX_QUEUES];
 };
 
-int rs_state_create(int id, struct rs_state **out);
-int rs_state_open(int id, struct rs_state **out);	/* read-only */
+/* a device with state: its control node's name ("zublk-control") and id */
+struct rs_ent {
+	char ctrl[64];
+	int id;
+};
+/* @ctrl: a control node path or just its name; only the name is used */
+const char *rs_ctrl_base(const char *ctrl);
+int rs_state_path(const char *ctrl, int id, const char *file, char *buf,
+		  size_t len);
+int rs_state_create(const char *ctrl, int id, struct rs_state **out);
+int rs_state_open(const char *ctrl, int id, struct rs_state **out); /* read-only */
 void rs_state_close(struct rs_state *st);
-void rs_state_remove(int id);
+void rs_state_remove(const char *ctrl, int id);
+int rs_state_list(const char *ctrl, struct rs_ent *ents, int max);
 
 /* ---- control (ctrl.c) ---- */
 struct rs_ctrl {
@@ -166,6 +249,8 @@ int rs_ctrl_start(struct rs_ctrl *c, int id, int pid);
 int rs_ctrl_stop(struct rs_ctrl *c, int id);
 int rs_ctrl_del(struct rs_ctrl *c, int id);
 int rs_ctrl_get_info(struct rs_ctrl *c, int id, struct ublksrv_ctrl_dev_info *info);
+int rs_ctrl_start_recovery(struct rs_ctrl *c, int id);
+int rs_ctrl_end_recovery(struct rs_ctrl *c, int id, int pid);
 
 /* ---- targets ---- */
 struct rs_dev;
@@ -176,7 +261,9 @@ struct target_ops {
 	int (*init)(struct rs_dev *d);
 	/*
 	 * handle one request; returns result for COMMIT (bytes or -errno).
-	 * @buf is the tag's io buffer (classic) or NULL (user copy).
+	 * @buf is the tag's io buffer (classic) or NULL (user copy, store).
+	 * In store mode it sets q->store_off to the store offset the driver
+	 * copies to/from (left at ZUBLK_STORE_NONE: no data moves).
 	 */
 	int (*handle)(struct rs_queue *q, unsigned int tag,
 		      const struct ublksrv_io_desc *iod, void *buf);
@@ -218,6 +305,9 @@ struct rs_queue {
 	struct rs_qstate *st;
 	uint64_t copy_bytes;	/* queue thread's counters, flushed to st */
 	uint64_t copies;
+	uint64_t ucopy_bytes;
+	uint64_t ucopies;
+	uint64_t store_off;	/* STORE: the commit addr handle() chose */
 	pthread_t thread;
 	int setup_ret;		/* result of ring setup + fetches */
 	bool started;
@@ -238,7 +328,7 @@ struct rs_dev {
 	char cdev[64];
 	char bdev[64];
 	int cdev_fd;
-	/* target private */
+	/* target private; in store mode [store, store + store_len) is registered */
 	void *store;
 	size_t store_len;
 	bool store_huge;
@@ -248,6 +338,10 @@ struct rs_dev {
 	bool ioctl_io;		/* ioctl-encoded IO opcodes */
 	enum rs_copy_mode copy;	/* resolved --copy */
 	bool user_copy;		/* UBLK_F_USER_COPY: no io buffers */
+	bool store_mode;	/* ZUBLK_F_STORE: no io buffers, commit store offsets */
+	bool pin;		/* ZUBLK_F_PIN_BUF granted */
+	bool recover;		/* re-attach to a device whose server died */
+	uint32_t recoveries;	/* carried over in the state file */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping */
 	volatile int stopping;	/* main thread is stopping the device */
 	volatile int abort_now;	/* queue threads: leave the loop on EINTR */
@@ -258,6 +352,8 @@ struct rs_dev {
 int rs_queue_start(struct rs_queue *q);	/* spawn thread, wait for fetches */
 void rs_queue_join(struct rs_queue *q);
 void rs_queue_kick(struct rs_queue *q);
+/* ZUBLK_U_IO_REGISTER_STORE of d->store; before any FETCH. 0 or -errno */
+int rs_store_register(struct rs_dev *d);
 
 int rs_serve(struct rs_dev *d, int live_fd);
 
@@ -268,7 +364,7 @@ static inline off_t rs_ucopy_pos(unsigned int q_id, unsigned int tag, size_t off
 		       ((uint64_t)q_id << UBLK_QID_OFF) +
 		       ((uint64_t)tag << UBLK_TAG_OFF) + off);
 }
-/* request pages -> @dst (WRITE requests); 0 or -errno */
+/* request pages -> @dst (WRITE requests); 0 or -errno. Counts q->ucopies. */
 int rs_ucopy_from_req(struct rs_queue *q, unsigned int tag, void *dst, size_t len);
 /* @src -> request pages (READ requests); 0 or -errno */
 int rs_ucopy_to_req(struct rs_queue *q, unsigned int tag, const void *src, size_t len);

@@ -77,6 +77,10 @@ static void t_bs(struct rs_opts *o) { o->bs = 1024; }
 static void t_target(struct rs_opts *o) { strcpy(o->target, "disk"); }
 static void t_maxio(struct rs_opts *o) { o->max_io = 1000; }
 static void t_backing_null(struct rs_opts *o) { strcpy(o->target, "null"); strcpy(o->backing, "/x"); }
+static void t_rec_ram(struct rs_opts *o) { o->recovery = RS_REC_REISSUE; }
+static void t_rec_ram_backing(struct rs_opts *o) { o->recovery = RS_REC_QUEUE; strcpy(o->backing, "/x"); }
+static void t_pin_single(struct rs_opts *o) { o->copy = RS_COPY_SINGLE; o->pin = RS_PIN_ON; }
+static void t_rec_null(struct rs_opts *o) { strcpy(o->target, "null"); o->recovery = RS_REC_FAIL; }
 
 static void test_validate(void)
 {
@@ -94,6 +98,10 @@ static void test_validate(void)
 	CHECK("validate target", validate(t_target) == -EINVAL, "accepted");
 	CHECK("validate max-io", validate(t_maxio) == -EINVAL, "accepted");
 	CHECK("validate backing on null", validate(t_backing_null) == -EINVAL, "accepted");
+	CHECK("validate recovery ram without backing", validate(t_rec_ram) == -EINVAL, "accepted");
+	CHECK("validate recovery ram with backing", validate(t_rec_ram_backing) == 0, "rejected");
+	CHECK("validate recovery null", validate(t_rec_null) == 0, "rejected");
+	CHECK("validate pin on with single", validate(t_pin_single) == -EINVAL, "accepted");
 }
 
 static void test_paths(void)
@@ -149,36 +157,112 @@ static void test_ud(void)
 	      (unsigned long long)ud);
 }
 
+/* resolve with --pin @pin; returns the result, plan in *p */
+static int res(const char *tgt, enum rs_copy_mode want, enum rs_pin pin,
+	       uint64_t feat, bool known, struct rs_copy_plan *p)
+{
+	char msg[160];
+
+	return rs_copy_resolve(tgt, want, pin, feat, known, p, msg, sizeof(msg));
+}
+
 static void test_copy(void)
 {
 	enum rs_copy_mode m = RS_COPY_AUTO;
-	char msg[160];
-	const uint64_t uc = UBLK_F_USER_COPY;
+	struct rs_copy_plan p;
+	const uint64_t uc = UBLK_F_USER_COPY, st = ZUBLK_F_STORE, pb = ZUBLK_F_PIN_BUF;
+	const uint64_t zu = uc | st | pb;	/* what a zublk with both extensions offers */
 
 	CHECK("copy parse single", rs_copy_parse("single", &m) == 0 && m == RS_COPY_SINGLE, "m %d", m);
 	CHECK("copy parse junk", rs_copy_parse("zero", &m) == -EINVAL, "accepted");
 	CHECK("copy name none", !strcmp(rs_copy_name(RS_COPY_NONE), "none"), "%s", rs_copy_name(RS_COPY_NONE));
-	CHECK("copy auto ram ucopy", rs_copy_resolve("ram", RS_COPY_AUTO, uc, true, &m, msg, sizeof(msg)) == 0 &&
-	      m == RS_COPY_SINGLE, "m %d", m);
-	CHECK("copy auto null ucopy", rs_copy_resolve("null", RS_COPY_AUTO, uc, true, &m, msg, sizeof(msg)) == 0 &&
-	      m == RS_COPY_NONE, "m %d", m);
-	CHECK("copy auto ram no ucopy", rs_copy_resolve("ram", RS_COPY_AUTO, 0x40, true, &m, msg, sizeof(msg)) == 0 &&
-	      m == RS_COPY_CLASSIC, "m %d", m);
-	CHECK("copy auto unknown features", rs_copy_resolve("null", RS_COPY_AUTO, uc, false, &m, msg, sizeof(msg)) == 0 &&
-	      m == RS_COPY_CLASSIC, "m %d", m);
-	CHECK("copy none ram", rs_copy_resolve("ram", RS_COPY_NONE, uc, true, &m, msg, sizeof(msg)) == -EINVAL, "accepted");
-	CHECK("copy single no ucopy", rs_copy_resolve("ram", RS_COPY_SINGLE, 0, true, &m, msg, sizeof(msg)) == -EOPNOTSUPP,
+	CHECK("copy auto ram ucopy", res("ram", RS_COPY_AUTO, RS_PIN_AUTO, uc, true, &p) == 0 &&
+	      p.mode == RS_COPY_SINGLE && p.ucopy && !p.store, "m %d", p.mode);
+	CHECK("copy auto null ucopy", res("null", RS_COPY_AUTO, RS_PIN_AUTO, uc, true, &p) == 0 &&
+	      p.mode == RS_COPY_NONE && p.ucopy, "m %d", p.mode);
+	CHECK("copy auto ram no ucopy", res("ram", RS_COPY_AUTO, RS_PIN_AUTO, 0x40, true, &p) == 0 &&
+	      p.mode == RS_COPY_CLASSIC && !p.pin && !strcmp(rs_copy_path(&p), "buf"), "m %d", p.mode);
+	CHECK("copy auto unknown features", res("null", RS_COPY_AUTO, RS_PIN_AUTO, zu, false, &p) == 0 &&
+	      p.mode == RS_COPY_CLASSIC && !p.pin, "m %d", p.mode);
+	CHECK("copy none ram", res("ram", RS_COPY_NONE, RS_PIN_AUTO, uc, true, &p) == -EINVAL, "accepted");
+	CHECK("copy single no ucopy", res("ram", RS_COPY_SINGLE, RS_PIN_AUTO, 0, true, &p) == -EOPNOTSUPP,
 	      "accepted");
-	CHECK("copy none unknown features", rs_copy_resolve("null", RS_COPY_NONE, uc, false, &m, msg, sizeof(msg)) == -EOPNOTSUPP,
+	CHECK("copy none unknown features", res("null", RS_COPY_NONE, RS_PIN_AUTO, uc, false, &p) == -EOPNOTSUPP,
 	      "accepted");
-	CHECK("copy classic always", rs_copy_resolve("null", RS_COPY_CLASSIC, 0, false, &m, msg, sizeof(msg)) == 0 &&
-	      m == RS_COPY_CLASSIC, "m %d", m);
+	CHECK("copy classic always", res("null", RS_COPY_CLASSIC, RS_PIN_AUTO, 0, false, &p) == 0 &&
+	      p.mode == RS_COPY_CLASSIC, "m %d", p.mode);
+	/* zublk extensions */
+	CHECK("copy auto ram zublk: store", res("ram", RS_COPY_AUTO, RS_PIN_AUTO, zu, true, &p) == 0 &&
+	      p.mode == RS_COPY_SINGLE && p.store && !p.ucopy && !p.pin &&
+	      !strcmp(rs_copy_path(&p), "store"), "m %d store %d", p.mode, p.store);
+	CHECK("copy auto null zublk: none/store", res("null", RS_COPY_AUTO, RS_PIN_AUTO, zu, true, &p) == 0 &&
+	      p.mode == RS_COPY_NONE && p.store && !p.ucopy, "m %d", p.mode);
+	CHECK("copy single store only", res("ram", RS_COPY_SINGLE, RS_PIN_AUTO, st, true, &p) == 0 &&
+	      p.store && !p.ucopy, "store %d", p.store);
+	CHECK("copy classic zublk pins", res("ram", RS_COPY_CLASSIC, RS_PIN_AUTO, zu, true, &p) == 0 &&
+	      p.pin && !p.store && !p.ucopy && !strcmp(rs_copy_path(&p), "pinned"), "pin %d", p.pin);
+	CHECK("copy classic pin off", res("ram", RS_COPY_CLASSIC, RS_PIN_OFF, zu, true, &p) == 0 && !p.pin,
+	      "pin %d", p.pin);
+	CHECK("copy classic pin on, not offered", res("ram", RS_COPY_CLASSIC, RS_PIN_ON, uc, true, &p) == -EOPNOTSUPP,
+	      "accepted");
+	CHECK("copy auto pin on: classic pinned", res("ram", RS_COPY_AUTO, RS_PIN_ON, zu, true, &p) == 0 &&
+	      p.mode == RS_COPY_CLASSIC && p.pin, "m %d pin %d", p.mode, p.pin);
+	CHECK("copy single pin on", res("ram", RS_COPY_SINGLE, RS_PIN_ON, zu, true, &p) == -EINVAL, "accepted");
+	CHECK("copy classic on ublk_drv: no pin", res("ram", RS_COPY_CLASSIC, RS_PIN_AUTO, 0x1ff, true, &p) == 0 &&
+	      !p.pin, "pin %d", p.pin);
 	CHECK("ucopy pos", rs_ucopy_pos(3, 5, 4096) == (off_t)(0x80000000ULL + (3ULL << 41) + (5ULL << 25) + 4096),
 	      "got 0x%llx", (unsigned long long)rs_ucopy_pos(3, 5, 4096));
 }
 
+static void test_recovery(void)
+{
+	const uint64_t rec = UBLK_F_USER_RECOVERY, re = UBLK_F_USER_RECOVERY_REISSUE;
+	const uint64_t fi = UBLK_F_USER_RECOVERY_FAIL_IO;
+	enum rs_recovery r = RS_REC_OFF;
+	uint64_t f = 0;
+	char msg[160];
+
+	CHECK("recovery fail_io bit", fi == (1ULL << 9), "0x%llx", (unsigned long long)fi);
+	CHECK("recovery parse", rs_recovery_parse("reissue", &r) == 0 && r == RS_REC_REISSUE, "r %d", r);
+	CHECK("recovery parse junk", rs_recovery_parse("later", &r) == -EINVAL, "accepted");
+	CHECK("recovery off", rs_recovery_flags(RS_REC_OFF, 0, false, &f, msg, sizeof(msg)) == 0 && !f,
+	      "f 0x%llx", (unsigned long long)f);
+	CHECK("recovery queue", rs_recovery_flags(RS_REC_QUEUE, rec | re, true, &f, msg, sizeof(msg)) == 0 &&
+	      f == rec, "f 0x%llx", (unsigned long long)f);
+	CHECK("recovery reissue", rs_recovery_flags(RS_REC_REISSUE, rec | re, true, &f, msg, sizeof(msg)) == 0 &&
+	      f == (rec | re), "f 0x%llx", (unsigned long long)f);
+	CHECK("recovery fail on 6.12", rs_recovery_flags(RS_REC_FAIL, rec | re, true, &f, msg, sizeof(msg)) == -EOPNOTSUPP &&
+	      strstr(msg, "FAIL_IO"), "%s", msg);
+	CHECK("recovery fail", rs_recovery_flags(RS_REC_FAIL, rec | fi, true, &f, msg, sizeof(msg)) == 0 &&
+	      f == (rec | fi), "f 0x%llx", (unsigned long long)f);
+	CHECK("recovery none offered", rs_recovery_flags(RS_REC_QUEUE, re, true, &f, msg, sizeof(msg)) == -EOPNOTSUPP &&
+	      strstr(msg, "does not offer UBLK_F_USER_RECOVERY"), "%s", msg);
+	CHECK("recovery unknown features", rs_recovery_flags(RS_REC_QUEUE, 0, false, &f, msg, sizeof(msg)) == -EOPNOTSUPP,
+	      "accepted");
+	CHECK("dev state names", !strcmp(rs_dev_state_name(UBLK_S_DEV_QUIESCED), "QUIESCED") &&
+	      !strcmp(rs_dev_state_name(UBLK_S_DEV_FAIL_IO), "FAIL_IO"), "%s", rs_dev_state_name(2));
+}
+
+static void test_drv_parse(void)
+{
+	struct rs_drvq q;
+	int n;
+
+	n = rs_drv_parse("requests 10\nbytes 40960\nnew_thing 7\ncopies 10\ncopy_bytes 40960\n"
+			 "copy_ns 1234\npins 3\nunpins 1\ntw_batches 4\ntw_requests 10\n", &q);
+	CHECK("drv parse all", n == RS_DRV_NR && q.v[RS_DRV_COPIES] == 10 &&
+	      q.v[RS_DRV_TW_REQUESTS] == 10 && q.v[RS_DRV_PINS] == 3, "n %d", n);
+	n = rs_drv_parse("copies 5\nbogus\ncopy_bytes x\npins 2", &q);
+	CHECK("drv parse partial", n == 2 && q.v[RS_DRV_COPIES] == 5 && q.v[RS_DRV_PINS] == 2 &&
+	      !(q.seen & (1U << RS_DRV_COPY_BYTES)), "n %d", n);
+	n = rs_drv_parse("", &q);
+	CHECK("drv parse empty", n == 0 && !q.seen, "n %d", n);
+}
+
 int main(void)
 {
+	test_drv_parse();
+	test_recovery();
 	test_copy();
 	test_size();
 	test_uint();

@@ -7,13 +7,31 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 #include "ramsrv.h"
 
 static int null_init(struct rs_dev *d)
 {
 	d->attrs = 0;
 	snprintf(d->st->copy, sizeof(d->st->copy), "%s",
-		 d->copy == RS_COPY_SINGLE ? "pread/pwrite scratch" : "none");
+		 d->copy != RS_COPY_SINGLE ? "none" :
+		 d->store_mode ? "driver, scratch store" : "pread/pwrite scratch");
+	if (!d->store_mode)
+		return 0;
+	/*
+	 * ZUBLK_F_STORE needs a registered region: single copies every
+	 * request to/from its start (max-io bytes), none registers one page
+	 * and never names it.
+	 */
+	d->store_len = d->copy == RS_COPY_SINGLE ? d->max_io : 4096;
+	d->store = mmap(NULL, d->store_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (d->store == MAP_FAILED) {
+		d->store = NULL;
+		rs_err("dev %d: scratch store: %s", d->info.dev_id, strerror(errno));
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -29,10 +47,20 @@ static int null_handle(struct rs_queue *q, unsigned int tag,
 		return -EIO;
 	switch (ublksrv_get_op(iod)) {
 	case UBLK_IO_OP_READ:
+		if (d->store_mode) {
+			if (d->copy == RS_COPY_SINGLE)
+				q->store_off = 0;
+			return (int)len;
+		}
 		if (d->copy == RS_COPY_SINGLE)
 			r = rs_ucopy_to_req(q, tag, q->buf.addr, len);
 		return r < 0 ? r : (int)len;
 	case UBLK_IO_OP_WRITE:
+		if (d->store_mode) {
+			if (d->copy == RS_COPY_SINGLE)
+				q->store_off = 0;
+			return (int)len;
+		}
 		if (d->copy == RS_COPY_SINGLE)
 			r = rs_ucopy_from_req(q, tag, q->buf.addr, len);
 		return r < 0 ? r : (int)len;
@@ -46,7 +74,9 @@ static int null_handle(struct rs_queue *q, unsigned int tag,
 
 static void null_fini(struct rs_dev *d)
 {
-	(void)d;
+	if (d->store)
+		munmap(d->store, d->store_len);
+	d->store = NULL;
 }
 
 const struct target_ops tgt_null_ops = {

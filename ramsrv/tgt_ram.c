@@ -146,11 +146,19 @@ static int ram_init(struct rs_dev *d)
 		}
 	}
 	store_policy(d);
-	if (d->user_copy)
+	if (d->store_mode)
+		snprintf(d->st->copy, sizeof(d->st->copy), "driver, store");
+	else if (d->user_copy)
 		snprintf(d->st->copy, sizeof(d->st->copy), "pread/pwrite");
 	else
 		snprintf(d->st->copy, sizeof(d->st->copy), "%s", rs_copy_init());
-	d->attrs = d->backing_durable ? UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA : 0;
+	/*
+	 * Store mode: the driver copies a write into the store after handle()
+	 * returns, so a FUA write cannot be synced here; without FUA the block
+	 * layer follows such a write with a flush instead.
+	 */
+	d->attrs = !d->backing_durable ? 0 : d->store_mode ? UBLK_ATTR_VOLATILE_CACHE :
+		   UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA;
 	return 0;
 }
 
@@ -162,8 +170,12 @@ static void ram_zero(struct rs_dev *d, uint64_t off, uint64_t len)
 	char *s = d->store;
 	int ret = -1;
 
-	/* hugetlb pages go back to the pool and might not come back: keep them */
-	if (a < b && !d->store_huge) {
+	/*
+	 * hugetlb pages go back to the pool and might not come back: keep
+	 * them. A registered store (ZUBLK_F_STORE) stays pinned by the driver:
+	 * freed pages would be replaced by new ones the driver never sees.
+	 */
+	if (a < b && !d->store_huge && !d->store_mode) {
 		if (d->backing_fd >= 0)
 			ret = fallocate(d->backing_fd,
 					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -189,6 +201,14 @@ static int ram_handle(struct rs_queue *q, unsigned int tag,
 
 	if (off + len > d->size || off + len < off)
 		return -EIO;
+	if (d->store_mode) {
+		switch (ublksrv_get_op(iod)) {
+		case UBLK_IO_OP_READ:
+		case UBLK_IO_OP_WRITE:	/* the driver copies at commit */
+			q->store_off = off;
+			return (int)len;
+		}
+	}
 	switch (ublksrv_get_op(iod)) {
 	case UBLK_IO_OP_READ:
 		if (!buf)

@@ -8,45 +8,45 @@
  * Plain pread/pwrite, not io_uring READ/WRITE: the 6.12 char node does not
  * set FMODE_NOWAIT, so io_uring would hand every such read/write to an io-wq
  * worker (a thread hop per IO) rather than run it inline in the queue thread.
+ *
+ * Counting: q->ucopies counts transfers, i.e. pread/pwrite calls that moved
+ * data (a short transfer that needs a second call counts twice), and
+ * q->ucopy_bytes the bytes they moved; the kernel makes each of these
+ * copies on the server's behalf (zublk counts them in its own "copies",
+ * ublk_drv nowhere). See ramsrv(8), STATS.
  */
 #include <errno.h>
 #include <unistd.h>
 #include "ramsrv.h"
 
-int rs_ucopy_from_req(struct rs_queue *q, unsigned int tag, void *dst, size_t len)
+/* to_req: @buf -> request pages (pwrite); else request pages -> @buf (pread) */
+static int ucopy(struct rs_queue *q, unsigned int tag, void *buf, size_t len,
+		 bool to_req)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t r = pread(q->cdev_fd, (char *)dst + done, len - done,
-				  rs_ucopy_pos((unsigned int)q->q_id, tag, done));
+		off_t pos = rs_ucopy_pos((unsigned int)q->q_id, tag, done);
+		ssize_t r = to_req ? pwrite(q->cdev_fd, (char *)buf + done, len - done, pos) :
+				     pread(q->cdev_fd, (char *)buf + done, len - done, pos);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return r < 0 ? -errno : -EIO;
-		q->copies++;
-		q->copy_bytes += (uint64_t)r;
+		q->ucopies++;
+		q->ucopy_bytes += (uint64_t)r;
 		done += (size_t)r;
 	}
 	return 0;
 }
 
+int rs_ucopy_from_req(struct rs_queue *q, unsigned int tag, void *dst, size_t len)
+{
+	return ucopy(q, tag, dst, len, false);
+}
+
 int rs_ucopy_to_req(struct rs_queue *q, unsigned int tag, const void *src, size_t len)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t r = pwrite(q->cdev_fd, (const char *)src + done, len - done,
-				   rs_ucopy_pos((unsigned int)q->q_id, tag, done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		q->copies++;
-		q->copy_bytes += (uint64_t)r;
-		done += (size_t)r;
-	}
-	return 0;
+	return ucopy(q, tag, (void *)src, len, true);
 }

@@ -116,6 +116,11 @@ int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 		BAD("--max-io %u: smaller than the block size", o->max_io);
 	if (o->backing[0] && strcmp(o->target, "ram"))
 		BAD("--backing needs -t ram");
+	if (o->recovery != RS_REC_OFF && !strcmp(o->target, "ram") && !o->backing[0])
+		BAD("--recovery %s needs --backing for -t ram: an anonymous store dies with the server, so its data would be lost",
+		    rs_recovery_name(o->recovery));
+	if (o->pin == RS_PIN_ON && o->copy != RS_COPY_CLASSIC && o->copy != RS_COPY_AUTO)
+		BAD("--pin on needs --copy classic (only classic has io buffers to pin)");
 	if (o->copy == RS_COPY_NONE && strcmp(o->target, "null"))
 		BAD("--copy none needs -t null (a ram disk must move its data)");
 	if (o->id != -1 && (o->id < 0 || (unsigned int)o->id > RS_MAX_DEV_ID))
@@ -202,6 +207,17 @@ static const char *const copy_names[] = {
 	[RS_COPY_NONE] = "none",
 };
 
+/* index of @s in @names[@n], or -EINVAL */
+static int name_index(const char *const *names, unsigned int n, const char *s)
+{
+	unsigned int i;
+
+	for (i = 0; s && i < n; i++)
+		if (names[i] && !strcmp(s, names[i]))
+			return (int)i;
+	return -EINVAL;
+}
+
 const char *rs_copy_name(enum rs_copy_mode m)
 {
 	return (unsigned int)m < sizeof(copy_names) / sizeof(copy_names[0]) ?
@@ -210,36 +226,168 @@ const char *rs_copy_name(enum rs_copy_mode m)
 
 int rs_copy_parse(const char *s, enum rs_copy_mode *out)
 {
-	unsigned int i;
+	int i = name_index(copy_names, sizeof(copy_names) / sizeof(copy_names[0]), s);
 
-	for (i = 0; s && i < sizeof(copy_names) / sizeof(copy_names[0]); i++)
-		if (!strcmp(s, copy_names[i])) {
-			*out = (enum rs_copy_mode)i;
-			return 0;
-		}
-	return -EINVAL;
+	if (i < 0)
+		return i;
+	*out = (enum rs_copy_mode)i;
+	return 0;
 }
 
-int rs_copy_resolve(const char *target, enum rs_copy_mode want, uint64_t feat,
-		    bool feat_known, enum rs_copy_mode *out, char *msg, size_t len)
+int rs_copy_resolve(const char *target, enum rs_copy_mode want, enum rs_pin pin,
+		    uint64_t feat, bool feat_known, struct rs_copy_plan *out,
+		    char *msg, size_t len)
 {
 	bool ucopy = feat_known && (feat & UBLK_F_USER_COPY);
+	bool store = feat_known && (feat & ZUBLK_F_STORE);
+	bool pinbuf = feat_known && (feat & ZUBLK_F_PIN_BUF);
 	bool null = !strcmp(target, "null");
 
+	memset(out, 0, sizeof(*out));
 	if (want == RS_COPY_NONE && !null) {
 		snprintf(msg, len, "--copy none needs -t null (a ram disk must move its data)");
 		return -EINVAL;
 	}
-	if (want == RS_COPY_AUTO) {
-		*out = !ucopy ? RS_COPY_CLASSIC : null ? RS_COPY_NONE : RS_COPY_SINGLE;
-		return 0;
+	if (pin == RS_PIN_ON && want != RS_COPY_AUTO && want != RS_COPY_CLASSIC) {
+		snprintf(msg, len, "--pin on needs --copy classic (only classic has io buffers to pin)");
+		return -EINVAL;
 	}
-	if ((want == RS_COPY_SINGLE || want == RS_COPY_NONE) && !ucopy) {
-		snprintf(msg, len, "--copy %s: the driver %s UBLK_F_USER_COPY",
+	if (want == RS_COPY_AUTO)	/* store beats user copy beats classic */
+		want = pin == RS_PIN_ON || (!store && !ucopy) ? RS_COPY_CLASSIC :
+		       null ? RS_COPY_NONE : RS_COPY_SINGLE;
+	if ((want == RS_COPY_SINGLE || want == RS_COPY_NONE) && !store && !ucopy) {
+		snprintf(msg, len, "--copy %s: the driver %s UBLK_F_USER_COPY (nor ZUBLK_F_STORE)",
 			 rs_copy_name(want), feat_known ? "does not offer" :
 			 "cannot report features (no GET_FEATURES), so no");
 		return -EOPNOTSUPP;
 	}
-	*out = want;
+	if (want == RS_COPY_CLASSIC && pin == RS_PIN_ON && !pinbuf) {
+		snprintf(msg, len, "--pin on: the driver %s ZUBLK_F_PIN_BUF",
+			 feat_known ? "does not offer" :
+			 "cannot report features (no GET_FEATURES), so no");
+		return -EOPNOTSUPP;
+	}
+	out->mode = want;
+	out->store = want != RS_COPY_CLASSIC && store;
+	out->ucopy = want != RS_COPY_CLASSIC && !store;
+	out->pin = want == RS_COPY_CLASSIC && pin != RS_PIN_OFF && pinbuf;
 	return 0;
+}
+
+const char *rs_copy_path(const struct rs_copy_plan *p)
+{
+	if (p->store)
+		return "store";
+	if (p->ucopy)
+		return "ucopy";
+	return p->pin ? "pinned" : "buf";
+}
+
+static const char *const rec_names[] = {
+	[RS_REC_OFF] = "off",
+	[RS_REC_QUEUE] = "queue",
+	[RS_REC_REISSUE] = "reissue",
+	[RS_REC_FAIL] = "fail",
+};
+
+const char *rs_recovery_name(enum rs_recovery r)
+{
+	return (unsigned int)r < sizeof(rec_names) / sizeof(rec_names[0]) ?
+	       rec_names[r] : "?";
+}
+
+int rs_recovery_parse(const char *s, enum rs_recovery *out)
+{
+	int i = name_index(rec_names, sizeof(rec_names) / sizeof(rec_names[0]), s);
+
+	if (i < 0)
+		return i;
+	*out = (enum rs_recovery)i;
+	return 0;
+}
+
+int rs_recovery_flags(enum rs_recovery r, uint64_t feat, bool feat_known,
+		      uint64_t *flags, char *msg, size_t len)
+{
+	uint64_t want = 0;
+	const char *name = NULL;
+
+	switch (r) {
+	case RS_REC_OFF:
+		*flags = 0;
+		return 0;
+	case RS_REC_QUEUE:
+		want = UBLK_F_USER_RECOVERY;
+		break;
+	case RS_REC_REISSUE:
+		want = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+		if (feat_known && (feat & UBLK_F_USER_RECOVERY))
+			name = "UBLK_F_USER_RECOVERY_REISSUE";
+		break;
+	case RS_REC_FAIL:
+		want = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO;
+		if (feat_known && (feat & UBLK_F_USER_RECOVERY))
+			name = "UBLK_F_USER_RECOVERY_FAIL_IO";
+		break;
+	}
+	if (!feat_known || (feat & want) != want) {
+		snprintf(msg, len, "--recovery %s: the driver %s %s",
+			 rs_recovery_name(r), feat_known ? "does not offer" :
+			 "cannot report features (no GET_FEATURES), so no",
+			 name ? name : "UBLK_F_USER_RECOVERY");
+		return -EOPNOTSUPP;
+	}
+	*flags = want;
+	return 0;
+}
+
+const char *rs_dev_state_name(int state)
+{
+	switch (state) {
+	case UBLK_S_DEV_DEAD: return "DEAD";
+	case UBLK_S_DEV_LIVE: return "LIVE";
+	case UBLK_S_DEV_QUIESCED: return "QUIESCED";
+	case UBLK_S_DEV_FAIL_IO: return "FAIL_IO";
+	}
+	return "?";
+}
+
+const char *const rs_drv_names[RS_DRV_NR] = {
+	[RS_DRV_REQUESTS] = "requests", [RS_DRV_BYTES] = "bytes",
+	[RS_DRV_COPIES] = "copies", [RS_DRV_COPY_BYTES] = "copy_bytes",
+	[RS_DRV_COPY_NS] = "copy_ns", [RS_DRV_PINS] = "pins",
+	[RS_DRV_UNPINS] = "unpins", [RS_DRV_TW_BATCHES] = "tw_batches",
+	[RS_DRV_TW_REQUESTS] = "tw_requests",
+};
+
+int rs_drv_parse(const char *text, struct rs_drvq *out)
+{
+	const char *line = text;
+	int n = 0, i;
+
+	memset(out, 0, sizeof(*out));
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t l = nl ? (size_t)(nl - line) : strlen(line);
+		char name[32], *end;
+		unsigned long long v;
+		const char *sp = memchr(line, ' ', l);
+
+		if (sp && (size_t)(sp - line) < sizeof(name)) {
+			memcpy(name, line, (size_t)(sp - line));
+			name[sp - line] = '\0';
+			errno = 0;
+			v = strtoull(sp + 1, &end, 10);
+			if (!errno && end > sp + 1 && (end == line + l || *end == '\n'))
+				for (i = 0; i < RS_DRV_NR; i++)
+					if (!strcmp(name, rs_drv_names[i]) &&
+					    !(out->seen & (1U << i))) {
+						out->v[i] = v;
+						out->seen |= 1U << i;
+						n++;
+					}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return n;
 }

@@ -15,6 +15,12 @@
  *       print GET_FEATURES as hex
  *   ublk-check [--ctrl PATH] addonly
  *       add a device with params and leave it (prints its id)
+ *   ublk-check [--ctrl PATH] del ID
+ *       DEL_DEV
+ *   ublk-check [--ctrl PATH] race N [async]
+ *       N rounds of STOP_DEV racing START_DEV and the FETCHes (submitted
+ *       with IOSQE_ASYNC with "async"); every command must return and the
+ *       device must delete cleanly
  *
  * Exit status: 0 all checks passed, 1 a check failed, 2 usage/setup error.
  *
@@ -44,6 +50,13 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
+#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
+#endif
+/* upstream 6.16 commands */
+#define U_CMD_UPDATE_SIZE	_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
+#define U_CMD_QUIESCE_DEV	_IOWR('u', 0x16, struct ublksrv_ctrl_cmd)
 
 #define DEPTH		4
 #define DEV_BYTES	(4u << 20)
@@ -536,6 +549,45 @@ static int badinput(void)
 	check("SET_PARAMS good", set_params(&c, id, &p), 0);
 	check("DEL_DEV", del_dev(&c, id), 0);
 
+	/* user recovery and commands zublk does not implement */
+	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, 0, NULL);
+	check("ADD_DEV for the recovery checks", id >= 0, 1);
+	check("START_USER_RECOVERY without the flag",
+	      ctrl_cmd(&c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
+	/* 6.16 commands: neither ublk_drv 6.12 nor zublk has them */
+	check("UPDATE_SIZE (6.16, not implemented)",
+	      ctrl_cmd(&c, U_CMD_UPDATE_SIZE, id, NULL, 0, 1 << 20), -EOPNOTSUPP);
+	check("QUIESCE_DEV (6.16, not implemented)",
+	      ctrl_cmd(&c, U_CMD_QUIESCE_DEV, id, NULL, 0, 0), -EOPNOTSUPP);
+	check("DEL_DEV", del_dev(&c, id), 0);
+	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY, NULL);
+	check("ADD_DEV with USER_RECOVERY", id >= 0, 1);
+	/* ublk_drv 6.12 waits forever for the fetches of a never-started device */
+	if (!upstream) {
+		check("END_USER_RECOVERY on a never-started device",
+		      ctrl_cmd(&c, UBLK_U_CMD_END_USER_RECOVERY, id, NULL, 0, getpid()),
+		      -EBUSY);
+		check("END_USER_RECOVERY legacy opcode, pid 0",
+		      ctrl_cmd(&c, UBLK_CMD_END_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
+		check("START_USER_RECOVERY on a never-started device",
+		      ctrl_cmd(&c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
+		check("START_USER_RECOVERY legacy opcode, never started",
+		      ctrl_cmd(&c, UBLK_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
+	}
+	check("DEL_DEV", del_dev(&c, id), 0);
+	if (!upstream) {
+		check("ADD_DEV REISSUE without USER_RECOVERY",
+		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_REISSUE, NULL),
+		      -EINVAL);
+		check("ADD_DEV FAIL_IO without USER_RECOVERY",
+		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_FAIL_IO, NULL),
+		      -EINVAL);
+		check("ADD_DEV REISSUE with FAIL_IO",
+		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY |
+			      UBLK_F_USER_RECOVERY_REISSUE | UBLK_F_USER_RECOVERY_FAIL_IO,
+			      NULL), -EINVAL);
+	}
+
 	/* control command on a 64-byte SQE ring */
 	if (ctrl_open(&c64, false) == 0) {
 		uint64_t feat = 0;
@@ -746,16 +798,143 @@ static int addonly(void)
 	if (ctrl_open(&c, true) < 0)
 		return 2;
 	id = add_dev(&c, (uint32_t)-1, 1, 16, 0, NULL);
+	if (id < 0) {
+		fprintf(stderr, "ADD_DEV: %s\n", strerror(-id));
+		ctrl_close(&c);
+		return 1;
+	}
 	good_params(&p);
-	if (id >= 0 && set_params(&c, id, &p) == 0)
+	if (set_params(&c, id, &p) == 0)
 		printf("%d\n", id);
 	ctrl_close(&c);
-	return id < 0;
+	return 0;
+}
+
+static int del(long id)
+{
+	struct ctrl c;
+	int ret;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	ret = del_dev(&c, (uint32_t)id);
+	ctrl_close(&c);
+	if (ret < 0)
+		fprintf(stderr, "DEL_DEV %ld: %s\n", id, strerror(-ret));
+	return ret < 0;
+}
+
+/* ---- STOP_DEV racing START_DEV and FETCH ------------------------------------ */
+
+struct race_cmd {
+	unsigned int op;
+	int id;
+	int delay_us;		/* before issuing */
+	int res;
+};
+
+/* Issue one control command from its own thread and ring. */
+static void *race_ctrl(void *p)
+{
+	struct race_cmd *r = p;
+	struct ctrl c;
+
+	if (ctrl_open(&c, true) < 0) {
+		r->res = 1;
+		return NULL;
+	}
+	usleep(r->delay_us);
+	r->res = ctrl_cmd(&c, r->op, (uint32_t)r->id, NULL, 0, getpid());
+	ctrl_close(&c);
+	return NULL;
+}
+
+struct race_stop {
+	pthread_t thread;	/* issuing STOP_DEV */
+	bool joined;
+};
+
+/* STOP_DEV has returned and every parked command came back. */
+static bool race_done(struct srv *s, void *arg)
+{
+	struct race_stop *st = arg;
+
+	if (!st->joined && pthread_tryjoin_np(st->thread, NULL) == 0)
+		st->joined = true;
+	return st->joined && s->inflight <= 0;
+}
+
+/* Submit the FETCHes of tags [from, to). */
+static void race_fetch(struct srv *s, uint16_t from, uint16_t to, bool async)
+{
+	for (uint16_t t = from; t < to; t++) {
+		struct io_uring_sqe *sqe = io_prep(s, UBLK_U_IO_FETCH_REQ, 0, t, -1,
+						   buf_of(s, t));
+
+		if (async)
+			sqe->flags |= IOSQE_ASYNC;
+	}
+	s->inflight += to - from;
+	io_uring_submit(&s->ring);
+}
+
+static int race(long n, bool async)
+{
+	struct ctrl c;
+	unsigned int seed = (unsigned int)getpid();
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	for (long i = 0; i < n && !failures; i++) {
+		struct race_cmd start = { .op = UBLK_U_CMD_START_DEV };
+		struct race_cmd stop = { .op = UBLK_U_CMD_STOP_DEV };
+		struct race_stop st = { 0 };
+		pthread_t ts;
+		struct srv s;
+		int dummy = 0;
+		uint16_t half = (uint16_t)(rand_r(&seed) % (DEPTH + 1));
+
+		if (srv_setup(&s, &c, M_COPY))
+			return 2;
+		start.id = stop.id = s.id;
+		stop.delay_us = (int)(rand_r(&seed) % 2000);
+		/* some FETCHes before the race, the rest during it */
+		race_fetch(&s, 0, half, async);
+		pthread_create(&ts, NULL, race_ctrl, &start);
+		pthread_create(&st.thread, NULL, race_ctrl, &stop);
+		race_fetch(&s, half, DEPTH, async);
+		/* serve (START's partition scan) until STOP has returned and
+		 * every parked command came back */
+		if (srv_loop(&s, race_done, &st, &dummy) < 0)
+			check("serving during the race", -1, 0);
+		pthread_join(ts, NULL);
+		if (start.res != 0 && start.res != -ENODEV) {
+			check("START_DEV racing STOP_DEV", start.res, 0);
+		}
+		if (stop.res != 0)
+			check("STOP_DEV racing START_DEV", stop.res, 0);
+		io_uring_queue_exit(&s.ring);
+		munmap(s.descs, s.descs_len);
+		close(s.cfd);
+		free(s.bufs);
+		free(s.store);
+		{
+			int r = del_dev(&c, s.id);
+
+			if (r)
+				check("DEL_DEV after the race", r, 0);
+		}
+	}
+	ctrl_close(&c);
+	if (!failures)
+		printf("ok   %ld rounds of STOP_DEV racing START_DEV and FETCH%s\n", n,
+		       async ? " (IOSQE_ASYNC)" : "");
+	return failures ? 1 : 0;
 }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] | cycles N | features | addonly\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] | cycles N | features | addonly | del ID | race N [async]\n");
 	return 2;
 }
 
@@ -778,6 +957,11 @@ int main(int argc, char **argv)
 		return features();
 	if (!strcmp(argv[i], "addonly"))
 		return addonly();
+	if (!strcmp(argv[i], "del") && i + 1 < argc)
+		return del(strtol(argv[i + 1], NULL, 0));
+	if (!strcmp(argv[i], "race") && i + 1 < argc)
+		return race(strtol(argv[i + 1], NULL, 0),
+			    i + 2 < argc && !strcmp(argv[i + 2], "async"));
 	if (!strcmp(argv[i], "cycles") && i + 1 < argc)
 		return cycles(strtol(argv[i + 1], NULL, 0));
 	if (!strcmp(argv[i], "data")) {

@@ -37,9 +37,20 @@ rs_add() {
 rs_del() {
 	local id=$1 dev
 	dev=$(rs_bdev "$id")
-	"$RAMSRV" del --id "$id" || fail "ramsrv del --id $id failed"
+	"$RAMSRV" del --ctrl "$ZUBLK_CTRL" --id "$id" || fail "ramsrv del --id $id failed"
 	[[ ! -b $dev ]] || fail "$dev still exists after del"
-	[[ ! -e /run/ramsrv/$id ]] || fail "/run/ramsrv/$id still exists after del"
+	[[ ! -e $(rs_state_dir "$id") ]] || fail "$(rs_state_dir "$id") still exists after del"
+}
+
+# rs_state_dir ID: the server's state directory for ID under $ZUBLK_CTRL.
+rs_state_dir() {
+	echo "/run/ramsrv/$(basename "$ZUBLK_CTRL")/$1"
+}
+
+# rs_state_left: print the state directories of every driver's devices
+# (none after a clean run; also catches the pre-namespace /run/ramsrv/ID).
+rs_state_left() {
+	find /run/ramsrv -mindepth 1 -maxdepth 2 2>/dev/null | sort | tr '\n' ' '
 }
 
 # rs_bdev ID: block device path for ID under $ZUBLK_CTRL.
@@ -48,9 +59,9 @@ rs_bdev() {
 	echo "${prefix}b$1"
 }
 
-# rs_pid ID: the server's pid.
+# rs_pid ID: the server's pid (device ID under $ZUBLK_CTRL).
 rs_pid() {
-	"$RAMSRV" list --json | sed -n "s/.*\"id\": $1, .*\"pid\": \([0-9]*\),.*/\1/p"
+	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"pid\": \([0-9]*\),.*/\1/p"
 }
 
 # rs_free_huge: free 2 MiB hugepages right now.
@@ -68,10 +79,28 @@ rs_verify() {
 		--randrepeat=0 "$@"
 }
 
-# rs_stat ID FIELD: FIELD summed over the queues of `ramsrv stats --json`.
-rs_stat() {
-	"$RAMSRV" stats --id "$1" --json | grep -o "\"$2\": [0-9]*" |
+# rs_stats_json ID: `ramsrv stats --json` of device ID under $ZUBLK_CTRL.
+rs_stats_json() {
+	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json
+}
+
+# rs_sum JSON FIELD: the server's FIELD summed over the queues of a
+# `ramsrv stats --json` output (the driver's own figures left out).
+rs_sum() {
+	awk '{gsub(/"driver": \{[^}]*\}/, ""); print}' <<<"$1" | grep -o "\"$2\": [0-9]*" |
 		awk '{s += $2} END {print s + 0}'
+}
+
+# rs_dsum JSON FIELD: the driver's FIELD (zublk debugfs) summed over the
+# queues; empty when the driver reports no figures.
+rs_dsum() {
+	grep -o '"driver": {[^}]*}' <<<"$1" | grep -o "\"$2\": [0-9]*" |
+		awk '{s += $2; n++} END {if (n) print s}'
+}
+
+# rs_stat ID FIELD: rs_sum of device ID's current stats.
+rs_stat() {
+	rs_sum "$(rs_stats_json "$1")" "$2"
 }
 
 # rs_settle ID: wait until the device's request count stops moving (the
@@ -88,17 +117,71 @@ rs_settle() {
 	fail "device $1 never went idle"
 }
 
-# rs_copy_mode ID: the copy mode `ramsrv list --json` shows for ID.
-rs_copy_mode() {
-	"$RAMSRV" list --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z]*\)\".*/\1/p"
+# rs_copy_path ID: how ID's copy mode runs (buf, pinned, ucopy, store).
+rs_copy_path() {
+	rs_field "$1" copy_path
 }
 
-# rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers
-# UBLK_F_USER_COPY (probed with a tiny null device in none mode).
+# rs_copy_mode ID: the copy mode `ramsrv list --json` shows for ID.
+rs_copy_mode() {
+	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z]*\)\".*/\1/p"
+}
+
+# rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers a
+# single-copy path, UBLK_F_USER_COPY or zublk's ZUBLK_F_STORE (probed with a
+# tiny null device in none mode).
 rs_user_copy() {
 	local out
 	out=$("$RAMSRV" add -t null --size 1M --copy none --ctrl "$ZUBLK_CTRL" 2>/dev/null) ||
 		return 1
-	"$RAMSRV" del --id "${out%% *}" >/dev/null 2>&1
+	"$RAMSRV" del --ctrl "$ZUBLK_CTRL" --id "${out%% *}" >/dev/null 2>&1
 	return 0
+}
+
+# rs_field ID FIELD: a string field of device ID in `ramsrv list --json`.
+rs_field() {
+	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json |
+		sed -n "s/.*\"id\": $1, .*\"$2\": \"\([^\"]*\)\".*/\1/p"
+}
+
+# rs_dev_state_is ID STATE: the driver reports device ID in STATE
+# (LIVE, QUIESCED, FAIL_IO, DEAD).
+rs_dev_state_is() {
+	[[ $(rs_field "$1" dev_state) == "$2" ]]
+}
+
+# rs_require_feature NAME...: (in requires) the driver under $ZUBLK_CTRL
+# reports every NAME in GET_FEATURES (names as `ramsrv features` prints).
+rs_require_feature() {
+	local have f
+	ctrl_load >/dev/null 2>&1
+	have=$("$RAMSRV" features --ctrl "$ZUBLK_CTRL" 2>&1) ||
+		{ echo "cannot read the features of $ZUBLK_CTRL: $have"; return 1; }
+	for f in "$@"; do
+		[[ " $have " == *" $f "* ]] ||
+			{ echo "the driver of $ZUBLK_CTRL does not offer $f (GET_FEATURES: $have)"; return 1; }
+	done
+}
+
+# rs_has_feature NAME: the driver under $ZUBLK_CTRL reports NAME.
+rs_has_feature() {
+	[[ " $("$RAMSRV" features --ctrl "$ZUBLK_CTRL" 2>/dev/null) " == *" $1 "* ]]
+}
+
+# rs_kill9 ID: SIGKILL device ID's server and wait until it is gone.
+rs_kill9() {
+	local pid
+	pid=$(rs_pid "$1")
+	[[ $pid =~ ^[0-9]+$ ]] || fail "no server pid for device $1"
+	kill -9 "$pid"
+	wait_for 10 test ! -e "/proc/$pid" || fail "server $pid survived kill -9"
+}
+
+# rs_recover ID: `ramsrv recover` device ID; checks what it prints.
+rs_recover() {
+	local out
+	out=$("$RAMSRV" recover --ctrl "$ZUBLK_CTRL" --id "$1") || fail "ramsrv recover --id $1 failed"
+	[[ $out == "$1 $(rs_bdev "$1")" ]] || fail "ramsrv recover printed '$out'"
+	rs_dev_state_is "$1" LIVE || fail "device $1 is $(rs_field "$1" dev_state) after recover"
+	[[ $(rs_field "$1" state) == live ]] || fail "server of device $1 is $(rs_field "$1" state) after recover"
 }

@@ -34,9 +34,10 @@ zu_add() {
 	[[ $ZU_ID =~ ^[0-9]+$ && -b $ZU_DEV ]] || fail "ramsrv add $* printed '$out'"
 }
 
-# zu_server_pid ID: pid of the ramsrv server for device ID.
+# zu_server_pid ID: pid of the ramsrv server for zublk device ID (not of a
+# ublk_drv device with the same id).
 zu_server_pid() {
-	"$RAMSRV" list --json | sed -n "s/.*\"id\": $1, .*\"pid\": \([0-9]*\),.*/\1/p"
+	"$RAMSRV" list --ctrl /dev/zublk-control --json | sed -n "s/.*\"id\": $1, .*\"pid\": \([0-9]*\),.*/\1/p"
 }
 
 # zu_now_ms: a monotonic-enough clock in milliseconds.

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What happens when the server fails: user recovery (UBLK_F_USER_RECOVERY,
+ * _REISSUE, _FAIL_IO; START/END_USER_RECOVERY) and the IO timeout.
+ *
+ * Device states (GET_DEV_INFO .state, from dev->state):
+ *   DEAD      not started, stopped, or its server is gone for good (no
+ *             recovery flag, or an IO timed out): IO fails with EIO
+ *   LIVE      started and served
+ *   QUIESCED  recovery device whose server is gone: the tag set stays
+ *             quiesced, so new IO waits in blk-mq; requests the server
+ *             never saw are requeued; requests it held are requeued with
+ *             REISSUE and fail with EIO without it
+ *   FAIL_IO   the same with UBLK_F_USER_RECOVERY_FAIL_IO: the tag set runs
+ *             and every request fails with EIO at once
+ *
+ * Recovery: once the old server's char node is released,
+ * START_USER_RECOVERY forgets its tasks and tags so a new process can open
+ * the char node, mmap and FETCH every tag; END_USER_RECOVERY waits for the
+ * fetches, then unquiesces (or stops failing IO): LIVE again.  STOP_DEV in
+ * QUIESCED/FAIL_IO makes the device DEAD, failing what waited.
+ *
+ * Locking: dev->mutex > dev->abort_mutex > dev->fetch_mutex.  The NOSRV,
+ * FAIL_IO, RECOVERING and STOPPED bits change under abort_mutex, so a
+ * server loss (zublk_abort_dev()) is judged against a stable picture.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/blkdev.h>
+#include <linux/sched/task.h>
+
+#include "zublk.h"
+
+static unsigned int io_timeout;
+module_param(io_timeout, uint, 0644);
+MODULE_PARM_DESC(io_timeout,
+	"Seconds an IO may stay with the server before the device is aborted (its IO fails, state DEAD); read at START_DEV; 0 waits forever unless queue/io_timeout is written (default: 0)");
+
+/* ADD_DEV: upstream accepts none, RECOVERY, RECOVERY|REISSUE, RECOVERY|FAIL_IO. */
+int zublk_check_recovery_flags(u64 flags)
+{
+	switch (flags & ZUBLK_F_RECOVERY) {
+	case 0:
+	case UBLK_F_USER_RECOVERY:
+	case UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE:
+	case UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO:
+		return 0;
+	default:
+		pr_warn_ratelimited("ADD_DEV: bad recovery flags %#llx\n",
+				    flags & ZUBLK_F_RECOVERY);
+		return -EINVAL;
+	}
+}
+
+/*
+ * The server of @dev is gone: keep the device for a new server if it asked
+ * for recovery and is started and not stopping.  False: the caller makes
+ * it DEAD.  abort_mutex held.
+ */
+bool zublk_nosrv_begin(struct zublk_dev *dev)
+{
+	bool fail_io = dev->info.flags & UBLK_F_USER_RECOVERY_FAIL_IO;
+
+	lockdep_assert_held(&dev->abort_mutex);
+	if (!(dev->info.flags & UBLK_F_USER_RECOVERY) ||
+	    !test_bit(ZDEV_USED, &dev->state) ||
+	    test_bit(ZDEV_STOPPED, &dev->state))
+		return false;
+
+	/* after the quiesce no ->queue_rq runs until END (or FAIL_IO's unquiesce) */
+	blk_mq_quiesce_tagset(&dev->set);
+	set_bit(ZDEV_NO_ARM, &dev->state);
+	if (fail_io)
+		set_bit(ZDEV_FAIL_IO, &dev->state);
+	set_bit(ZDEV_NOSRV, &dev->state);
+	if (fail_io)
+		blk_mq_unquiesce_tagset(&dev->set);
+	pr_info("dev %d: server gone; IO %s until recovery\n", dev->id,
+		fail_io ? "fails" : "waits");
+	return true;
+}
+
+/*
+ * How to end a request of @dev the server will never answer: with EIO, or
+ * requeued for the next server (ZUBLK_RES_REQUEUE).  @owned: the server
+ * had it (as opposed to: still queued for delivery).
+ */
+int zublk_nosrv_res(const struct zublk_dev *dev, bool owned)
+{
+	unsigned long st = READ_ONCE(dev->state);
+
+	if (!(st & BIT(ZDEV_NOSRV)) || (st & BIT(ZDEV_DEAD)))
+		return -EIO;
+	if (owned)
+		return (dev->info.flags & UBLK_F_USER_RECOVERY_REISSUE) ?
+			ZUBLK_RES_REQUEUE : -EIO;
+	return (st & BIT(ZDEV_FAIL_IO)) ? -EIO : ZUBLK_RES_REQUEUE;
+}
+
+/*
+ * STOP_DEV: no recovery from here on.  A device waiting for a server becomes
+ * DEAD and what waited fails, so del_gendisk() can drain.  dev->mutex held.
+ */
+void zublk_recovery_stop(struct zublk_dev *dev)
+{
+	lockdep_assert_held(&dev->mutex);
+	mutex_lock(&dev->abort_mutex);
+	set_bit(ZDEV_STOPPED, &dev->state);
+	if (test_bit(ZDEV_NOSRV, &dev->state)) {
+		/* DEAD before the tag set runs again: ->queue_rq fails all */
+		set_bit(ZDEV_DEAD, &dev->state);
+		clear_bit(ZDEV_RECOVERING, &dev->state);
+		clear_bit(ZDEV_NOSRV, &dev->state);
+		if (!test_and_clear_bit(ZDEV_FAIL_IO, &dev->state))
+			blk_mq_unquiesce_tagset(&dev->set);
+		if (dev->disk)
+			blk_mq_kick_requeue_list(dev->disk->queue);
+		/* an END_USER_RECOVERY waiting for fetches gives up */
+		complete_all(&dev->ready);
+	}
+	mutex_unlock(&dev->abort_mutex);
+}
+
+/* Forget the old server's task, ring and fetches.  fetch_mutex held. */
+static void zublk_reset_queue(struct zublk_queue *q)
+{
+	unsigned int t;
+
+	lockdep_assert_held(&q->dev->fetch_mutex);
+	if (q->task)
+		put_task_struct(q->task);
+	q->task = NULL;
+	q->ring = NULL;
+	q->nr_fetched = 0;
+	for (t = 0; t < q->depth; t++) {
+		q->ios[t].fetched = false;
+		q->ios[t].addr = 0;
+	}
+}
+
+/* True when no tag of @dev has a command, request or copy in progress. */
+static bool zublk_ios_idle(struct zublk_dev *dev)
+{
+	unsigned int i, t;
+
+	for (i = 0; i < dev->info.nr_hw_queues; i++) {
+		struct zublk_queue *q = dev->queues[i];
+
+		if (!llist_empty(&q->pending))
+			return false;
+		for (t = 0; t < q->depth; t++)
+			if (READ_ONCE(q->ios[t].flags))
+				return false;
+	}
+	return true;
+}
+
+int zublk_ctrl_start_recovery(struct zublk_dev *dev)
+{
+	unsigned int i;
+	int ret = -EBUSY;
+
+	if (!(dev->info.flags & UBLK_F_USER_RECOVERY))
+		return -EINVAL;
+	mutex_lock(&dev->mutex);
+	mutex_lock(&dev->abort_mutex);
+	/* only without a server, and once its char node is released */
+	if (!test_bit(ZDEV_NOSRV, &dev->state) || test_bit(ZDEV_OPEN, &dev->state))
+		goto out_unlock;
+	/* every command held the char node: none can be left */
+	if (WARN_ON_ONCE(!zublk_ios_idle(dev)))
+		goto out_unlock;
+
+	mutex_lock(&dev->fetch_mutex);
+	for (i = 0; i < dev->info.nr_hw_queues; i++)
+		zublk_reset_queue(dev->queues[i]);
+	dev->nr_queues_ready = 0;
+	reinit_completion(&dev->ready);
+	set_bit(ZDEV_RECOVERING, &dev->state);
+	/* last: from here a new server may open the char node and FETCH */
+	clear_bit(ZDEV_NO_ARM, &dev->state);
+	mutex_unlock(&dev->fetch_mutex);
+	pr_info("dev %d: recovery started\n", dev->id);
+	ret = 0;
+out_unlock:
+	mutex_unlock(&dev->abort_mutex);
+	mutex_unlock(&dev->mutex);
+	return ret;
+}
+
+int zublk_ctrl_end_recovery(struct zublk_dev *dev,
+			    const struct ublksrv_ctrl_cmd *h)
+{
+	int pid = (int)h->data[0];
+	int ret;
+
+	if (!(dev->info.flags & UBLK_F_USER_RECOVERY) || pid <= 0)
+		return -EINVAL;
+	if (!test_bit(ZDEV_RECOVERING, &dev->state))
+		return -EBUSY;
+	/* the new server fetches every tag (or goes away, or STOP_DEV) */
+	if (wait_for_completion_interruptible(&dev->ready))
+		return -EINTR;
+
+	mutex_lock(&dev->mutex);
+	mutex_lock(&dev->abort_mutex);
+	if (!test_bit(ZDEV_RECOVERING, &dev->state)) {
+		ret = -EBUSY;		/* stopped meanwhile */
+		goto out_unlock;
+	}
+	if (test_bit(ZDEV_NO_ARM, &dev->state) ||
+	    READ_ONCE(dev->nr_queues_ready) != dev->info.nr_hw_queues) {
+		ret = -ENODEV;		/* the new server went away too */
+		goto out_unlock;
+	}
+	dev->info.ublksrv_pid = pid;
+	dev->info.state = UBLK_S_DEV_LIVE;
+	clear_bit(ZDEV_RECOVERING, &dev->state);
+	clear_bit(ZDEV_NOSRV, &dev->state);
+	/* every tag is armed: ->queue_rq may deliver from here on */
+	if (!test_and_clear_bit(ZDEV_FAIL_IO, &dev->state))
+		blk_mq_unquiesce_tagset(&dev->set);
+	blk_mq_kick_requeue_list(dev->disk->queue);
+	pr_info("dev %d: recovered, server pid %d\n", dev->id, pid);
+	ret = 0;
+out_unlock:
+	mutex_unlock(&dev->abort_mutex);
+	mutex_unlock(&dev->mutex);
+	return ret;
+}
+
+/* GET_DEV_INFO .state.  dev->mutex held. */
+u16 zublk_dev_state(const struct zublk_dev *dev)
+{
+	unsigned long st = READ_ONCE(dev->state);
+
+	lockdep_assert_held(&dev->mutex);
+	if (st & BIT(ZDEV_DEAD))
+		return UBLK_S_DEV_DEAD;
+	if (st & BIT(ZDEV_NOSRV))
+		return (st & BIT(ZDEV_FAIL_IO)) ? UBLK_S_DEV_FAIL_IO :
+			UBLK_S_DEV_QUIESCED;
+	return dev->info.state;
+}
+
+/* ---- IO timeout ------------------------------------------------------------ */
+
+/*
+ * START_DEV, before add_disk(): the module parameter, if set, becomes the
+ * disk's queue/io_timeout.  dev->mutex held.
+ */
+void zublk_apply_timeout(struct zublk_dev *dev, struct gendisk *disk)
+{
+	unsigned int secs = min(READ_ONCE(io_timeout), UINT_MAX / HZ);
+
+	lockdep_assert_held(&dev->mutex);
+	dev->timeout_set = secs != 0;
+	if (secs)
+		blk_queue_rq_timeout(disk->queue, secs * HZ);
+	dev->start_timeout = disk->queue->rq_timeout;
+}
+
+/*
+ * blk-mq found @rq outstanding longer than queue/io_timeout.  Without a
+ * timeout set (io_timeout=0 and queue/io_timeout unchanged since START_DEV)
+ * the server decides how long IO takes: wait on.  Otherwise the server is
+ * taken as hung: the device is aborted for good (DEAD), which fails every
+ * request it holds (this one included) and completes its parked commands
+ * with UBLK_IO_RES_ABORT.
+ */
+enum blk_eh_timer_return zublk_timeout(struct request *rq)
+{
+	struct zublk_queue *q = rq->mq_hctx->driver_data;
+	struct zublk_dev *dev = q->dev;
+
+	if (!dev->timeout_set && rq->q->rq_timeout == dev->start_timeout)
+		return BLK_EH_RESET_TIMER;
+	pr_warn_ratelimited("dev %d: queue %u tag %d: IO timed out after %u ms, aborting the device\n",
+			    dev->id, q->q_id, rq->tag,
+			    jiffies_to_msecs(rq->q->rq_timeout));
+	zublk_kill_dev(dev);
+	/* ended by the abort, or by the task work that still holds it */
+	return BLK_EH_DONE;
+}
