@@ -17,6 +17,8 @@
  *       prints GET_DEV_INFO's state: DEAD, LIVE, QUIESCED or FAIL_IO
  *   recsrv del [--ctrl P] --id N
  *       STOP_DEV + DEL_DEV
+ *   recsrv start-recovery [--ctrl P] --id N
+ *       one START_USER_RECOVERY; prints its result (0 or -errno)
  *
  * --hang-at SECTOR: never answer a request that covers SECTOR (a hung
  * server, for the timeout tests); everything else is served.
@@ -200,8 +202,15 @@ static void *queue_main(void *arg)
 
 			n++;
 			outstanding--;
-			if (cqe->res != UBLK_IO_RES_OK)
-				continue;	/* aborted (device stopping) or refused */
+			if (cqe->res == UBLK_IO_RES_ABORT)
+				continue;	/* device stopping or aborted */
+			if (cqe->res < 0) {
+				/* refused: this server cannot serve; let the
+				 * driver see it go rather than wait for it */
+				fprintf(stderr, "recsrv: dev %u queue %d tag %u: io command failed: %s\n",
+					info.dev_id, q->q_id, tag, strerror(-cqe->res));
+				_exit(1);
+			}
 			res = handle(q, tag);
 			if (res == INT32_MIN)
 				continue;	/* hung on purpose */
@@ -464,7 +473,8 @@ static int usage(void)
 		"                  [--recovery none|plain|reissue|fail_io] [--hang-at SECTOR]\n"
 		"       recsrv recover [--ctrl P] --id N --file F [--die-after K]\n"
 		"       recsrv state [--ctrl P] --id N\n"
-		"       recsrv del [--ctrl P] --id N\n");
+		"       recsrv del [--ctrl P] --id N\n"
+		"       recsrv start-recovery [--ctrl P] --id N\n");
 	return 2;
 }
 
@@ -546,6 +556,11 @@ int main(int argc, char **argv)
 		else
 			printf("%u\n", info.state);
 		return 0;
+	}
+	if (!strcmp(cmd, "start-recovery")) {
+		ret = ctrl_cmd(UBLK_U_CMD_START_USER_RECOVERY, (uint32_t)id, NULL, 0, 0);
+		printf("%d\n", ret);
+		return ret < 0;
 	}
 	if (!strcmp(cmd, "del")) {
 		ret = ctrl_cmd(UBLK_U_CMD_STOP_DEV, (uint32_t)id, NULL, 0, 0);

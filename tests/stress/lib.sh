@@ -90,7 +90,10 @@ rec_feature() {
 # rec_add ARGS...: recsrv add; sets REC_ID, REC_DEV and REC_PID.
 rec_add() {
 	local out
-	out=$("$RECSRV" add --ctrl "$ZUBLK_CTRL" "$@") || fail "recsrv add $* failed"
+	# to a file, not a pipe: the server it leaves behind never holds it
+	timeout 60 "$RECSRV" add --ctrl "$ZUBLK_CTRL" "$@" >"$TEST_TMP/rec.out" ||
+		fail "recsrv add $* failed"
+	out=$(<"$TEST_TMP/rec.out")
 	read -r REC_ID REC_DEV REC_PID <<<"$out"
 	[[ $REC_ID =~ ^[0-9]+$ && -b $REC_DEV ]] || fail "recsrv add $* printed '$out'"
 	echo "$REC_ID" >>"$TEST_TMP/rec_ids"
@@ -101,8 +104,9 @@ rec_add() {
 rec_recover() {
 	local id=$1 file=$2 out
 	shift 2
-	out=$("$RECSRV" recover --ctrl "$ZUBLK_CTRL" --id "$id" --file "$file" "$@") ||
-		fail "recsrv recover --id $id failed"
+	timeout 60 "$RECSRV" recover --ctrl "$ZUBLK_CTRL" --id "$id" --file "$file" "$@" \
+		>"$TEST_TMP/rec.out" || fail "recsrv recover --id $id failed"
+	out=$(<"$TEST_TMP/rec.out")
 	read -r _ _ REC_PID <<<"$out"
 	[[ $REC_PID =~ ^[0-9]+$ ]] || fail "recsrv recover printed '$out'"
 }
