@@ -91,7 +91,11 @@ struct zublk_pinned *zublk_pin(u64 addr, u64 len, int node)
 	npages = DIV_ROUND_UP(offset_in_page(addr) + len, PAGE_SIZE);
 	if (npages > INT_MAX)
 		return ERR_PTR(-EINVAL);
-	pages = kvmalloc_array(npages, sizeof(*pages), GFP_KERNEL);
+	/* more than the machine's memory can never be pinned: say so early */
+	if (unlikely(npages > totalram_pages()))
+		return ERR_PTR(-ENOMEM);
+	pages = kvmalloc_array(npages, sizeof(*pages),
+			       GFP_KERNEL | __GFP_NOWARN);
 	if (!pages)
 		return ERR_PTR(-ENOMEM);
 	while (done < npages) {
