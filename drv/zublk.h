@@ -41,14 +41,6 @@
 #define ZUBLK_DEF_IO_BUF_BYTES	(512U << 10)	/* when ADD_DEV passes 0 */
 #define ZUBLK_MAX_IO_BUF_BYTES	(1U << UBLK_IO_BUF_BITS)	/* 32 MiB */
 
-/* Upstream 6.13 ABI the 6.12 headers lack. */
-#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
-#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
-#endif
-#ifndef UBLK_S_DEV_FAIL_IO
-#define UBLK_S_DEV_FAIL_IO	3
-#endif
-
 /* The recovery flags; ADD_DEV accepts none, RECOVERY, +REISSUE or +FAIL_IO. */
 #define ZUBLK_F_RECOVERY	(UBLK_F_USER_RECOVERY |			\
 				 UBLK_F_USER_RECOVERY_REISSUE |		\

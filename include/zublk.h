@@ -17,6 +17,15 @@
 
 #include <linux/types.h>
 #include <linux/ioctl.h>
+#include <linux/ublk_cmd.h>
+
+/* Upstream ABI (6.13) that the 6.12 <linux/ublk_cmd.h> lacks. */
+#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
+#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
+#endif
+#ifndef UBLK_S_DEV_FAIL_IO
+#define UBLK_S_DEV_FAIL_IO	3
+#endif
 
 /*
  * ZUBLK_F_PIN_BUF: long-term pinned FETCH buffers.

@@ -33,14 +33,6 @@
 #define RS_PATH_MAX		320
 #define RS_MAX_ENTS		1024	/* devices list/del --all handle */
 
-/* newer than the 6.12 <linux/ublk_cmd.h> */
-#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
-#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
-#endif
-#ifndef UBLK_S_DEV_FAIL_IO
-#define UBLK_S_DEV_FAIL_IO	3
-#endif
-
 enum rs_huge { RS_HUGE_AUTO, RS_HUGE_ON, RS_HUGE_OFF };	/* same order as rs_pin */
 
 /*

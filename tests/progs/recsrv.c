@@ -40,9 +40,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
-#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
-#endif
+#include "../../include/zublk.h"	/* the 6.13 FAIL_IO bits 6.12 lacks */
 
 #define MAX_IO		(128u << 10)
 #define MAX_DEPTH	4096

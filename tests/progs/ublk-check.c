@@ -51,9 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
-#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
-#endif
+#include "../../include/zublk.h"	/* the 6.13 FAIL_IO bits 6.12 lacks */
+
 /* upstream 6.16 commands */
 #define U_CMD_UPDATE_SIZE	_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
 #define U_CMD_QUIESCE_DEV	_IOWR('u', 0x16, struct ublksrv_ctrl_cmd)
