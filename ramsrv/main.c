@@ -787,7 +787,7 @@ static int cmd_stats(int argc, char **argv)
 		const struct rs_qstate *q = &st->q[i];
 		uint64_t reqs = q->reqs, enters = q->enters, cqes = q->cqes;
 		double per = enters ? (double)cqes / (double)enters : 0;
-		double ns = reqs ? (double)q->copy_ns / (double)reqs : 0;
+		double ns = reqs ? (double)q->handle_ns / (double)reqs : 0;
 		double persl = q->sleeps ? (double)cqes / (double)q->sleeps : 0;
 		struct rs_drvq dq;
 		bool have = cdev[0] && read_drvq(cdev, i, &dq);
@@ -795,10 +795,10 @@ static int cmd_stats(int argc, char **argv)
 		if (json) {
 			printf("%s\n  {\"q\": %u, \"requests\": %llu, \"bytes\": %llu, "
 			       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
-			       "\"copies\": %llu, \"copy_bytes\": %llu, \"copy_ns\": %llu, "
+			       "\"copies\": %llu, \"copy_bytes\": %llu, \"handle_ns\": %llu, "
 			       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, "
 			       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
-			       "\"copy_ns_per_io\": %.1f, \"driver\": ", i ? "," : "", i,
+			       "\"handle_ns_per_io\": %.1f, \"driver\": ", i ? "," : "", i,
 			       (unsigned long long)reqs,
 			       (unsigned long long)q->bytes,
 			       (unsigned long long)enters,
@@ -806,7 +806,7 @@ static int cmd_stats(int argc, char **argv)
 			       (unsigned long long)cqes,
 			       (unsigned long long)q->copies,
 			       (unsigned long long)q->copy_bytes,
-			       (unsigned long long)q->copy_ns,
+			       (unsigned long long)q->handle_ns,
 			       (unsigned long long)q->ucopies,
 			       (unsigned long long)q->ucopy_bytes, per, persl, ns);
 			print_drvq(have ? &dq : NULL, true);

@@ -217,7 +217,7 @@ static void *queue_thread(void *arg)
 		}
 		io_uring_cq_advance(&ring, n);
 		if (reqs)
-			st->copy_ns += now_ns() - t0;
+			st->handle_ns += now_ns() - t0;
 		st->cqes += n;
 		st->reqs += reqs;
 		st->bytes += bytes;

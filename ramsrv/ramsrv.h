@@ -167,7 +167,7 @@ struct rs_qstate {
 	uint64_t bytes;
 	uint64_t enters;
 	uint64_t cqes;
-	uint64_t copy_ns;
+	uint64_t handle_ns;	/* ns in the request-handling loop (its copies included) */
 	uint64_t sleeps;	/* enters that waited for a CQE */
 	uint64_t copy_bytes;	/* bytes the server's memcpy moved */
 	uint64_t copies;	/* memcpy calls doing so (one per request) */
