@@ -318,7 +318,13 @@ int zublk_init_tag_set(struct zublk_dev *dev)
 	set->queue_depth = dev->info.queue_depth;
 	set->numa_node = NUMA_NO_NODE;
 	set->cmd_size = sizeof(struct zublk_rq);
-	set->flags = BLK_MQ_F_SHOULD_MERGE;
+	/*
+	 * No IO scheduler unless the admin picks one (queue/scheduler): the
+	 * server queues and orders IO itself, and with one hardware queue
+	 * blk-mq would otherwise put mq-deadline, with its lock and dispatch
+	 * round trip, in front of every request (loop makes the same choice).
+	 */
+	set->flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	set->driver_data = dev;
 	ret = blk_mq_alloc_tag_set(set);
 	if (ret)
