@@ -13,7 +13,6 @@
 #include <linux/module.h>
 #include <linux/blkdev.h>
 #include <linux/sched.h>
-#include <linux/sched/signal.h>
 
 #include "zublk.h"
 
@@ -222,14 +221,8 @@ static bool zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
 			owned |= ZIO_F_NEED_GET_DATA;
 			res = UBLK_IO_RES_NEED_GET_DATA;
 		} else if (unlikely(zublk_copy_to_server(q, io, rq, io->addr))) {
-			/*
-			 * A server being killed cannot pin its pages: its loss,
-			 * not the copy, decides what becomes of the request.
-			 */
-			if (fatal_signal_pending(current)) {
-				zublk_abort_dev(q->dev);
+			if (zublk_copy_lost_server(q))
 				goto out_abort;
-			}
 			/* bad server buffer: fail this IO, keep the command */
 			clear_bit(ZIO_QUEUED, &io->flags);
 			blk_mq_end_request(rq, BLK_STS_IOERR);

@@ -11,7 +11,6 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/sched/task.h>
-#include <linux/sched/signal.h>
 #include <linux/uio.h>
 #include <linux/timekeeping.h>
 
@@ -298,9 +297,7 @@ static int zublk_commit(struct zublk_queue *q, struct zublk_io *io,
 
 		if (likely(!zublk_copy_from_server(q, io, rq, io->addr, len))) {
 			result = len;
-		} else if (fatal_signal_pending(current)) {
-			/* a server being killed cannot pin: it is gone */
-			zublk_abort_dev(q->dev);
+		} else if (zublk_copy_lost_server(q)) {
 			result = zublk_nosrv_res(q->dev, true);
 		} else {
 			result = -EFAULT;

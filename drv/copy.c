@@ -18,6 +18,7 @@
 #include <linux/blk-mq.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/uio.h>
 #include <linux/timekeeping.h>
 
@@ -173,6 +174,20 @@ int zublk_copy_from_server(struct zublk_queue *q, struct zublk_io *io,
 			   struct request *rq, u64 addr, unsigned int len)
 {
 	return zublk_copy_server(q, io, rq, addr, len, false);
+}
+
+/*
+ * A copy to or from the server's memory failed.  A server being killed
+ * cannot pin its pages, so then the server, not its buffer, is what
+ * failed: abort the device and return true (the caller treats the request
+ * like any other of a lost server).  False: the buffer itself is bad.
+ */
+bool zublk_copy_lost_server(struct zublk_queue *q)
+{
+	if (!fatal_signal_pending(current))
+		return false;
+	zublk_abort_dev(q->dev);
+	return true;
 }
 
 /*

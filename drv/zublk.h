@@ -345,6 +345,7 @@ int zublk_copy_to_server(struct zublk_queue *q, struct zublk_io *io,
 			 struct request *rq, u64 addr);
 int zublk_copy_from_server(struct zublk_queue *q, struct zublk_io *io,
 			   struct request *rq, u64 addr, unsigned int len);
+bool zublk_copy_lost_server(struct zublk_queue *q);
 ssize_t zublk_copy_user(struct request *rq, size_t off, struct iov_iter *iter,
 			int dir);
 int zublk_store_copy(struct zublk_queue *q, struct request *rq, int result,

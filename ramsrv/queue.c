@@ -221,10 +221,6 @@ static void *queue_thread(void *arg)
 		st->cqes += n;
 		st->reqs += reqs;
 		st->bytes += bytes;
-		st->copies = q->copies;
-		st->copy_bytes = q->copy_bytes;
-		st->ucopies = q->ucopies;
-		st->ucopy_bytes = q->ucopy_bytes;
 	}
 	/* all commands gone without a stop from us: the driver dropped the queue */
 	if (!d->stopping)

@@ -295,10 +295,6 @@ struct rs_queue {
 	cpu_set_t cpus;
 	int node;
 	struct rs_qstate *st;
-	uint64_t copy_bytes;	/* queue thread's counters, flushed to st */
-	uint64_t copies;
-	uint64_t ucopy_bytes;
-	uint64_t ucopies;
 	uint64_t store_off;	/* STORE: the commit addr handle() chose */
 	pthread_t thread;
 	int setup_ret;		/* result of ring setup + fetches */
@@ -356,7 +352,7 @@ static inline off_t rs_ucopy_pos(unsigned int q_id, unsigned int tag, size_t off
 		       ((uint64_t)q_id << UBLK_QID_OFF) +
 		       ((uint64_t)tag << UBLK_TAG_OFF) + off);
 }
-/* request pages -> @dst (WRITE requests); 0 or -errno. Counts q->ucopies. */
+/* request pages -> @dst (WRITE requests); 0 or -errno. Counts st->ucopies. */
 int rs_ucopy_from_req(struct rs_queue *q, unsigned int tag, void *dst, size_t len);
 /* @src -> request pages (READ requests); 0 or -errno */
 int rs_ucopy_to_req(struct rs_queue *q, unsigned int tag, const void *src, size_t len);

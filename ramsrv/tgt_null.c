@@ -47,22 +47,16 @@ static int null_handle(struct rs_queue *q, unsigned int tag,
 		return -EIO;
 	switch (ublksrv_get_op(iod)) {
 	case UBLK_IO_OP_READ:
-		if (d->store_mode) {
-			if (d->copy == RS_COPY_SINGLE)
-				q->store_off = 0;
-			return (int)len;
-		}
-		if (d->copy == RS_COPY_SINGLE)
-			r = rs_ucopy_to_req(q, tag, q->buf.addr, len);
-		return r < 0 ? r : (int)len;
 	case UBLK_IO_OP_WRITE:
-		if (d->store_mode) {
-			if (d->copy == RS_COPY_SINGLE)
-				q->store_off = 0;
+		if (d->copy != RS_COPY_SINGLE)
+			return (int)len;
+		if (d->store_mode) {	/* the driver copies at commit */
+			q->store_off = 0;
 			return (int)len;
 		}
-		if (d->copy == RS_COPY_SINGLE)
-			r = rs_ucopy_from_req(q, tag, q->buf.addr, len);
+		r = ublksrv_get_op(iod) == UBLK_IO_OP_READ ?
+		    rs_ucopy_to_req(q, tag, q->buf.addr, len) :
+		    rs_ucopy_from_req(q, tag, q->buf.addr, len);
 		return r < 0 ? r : (int)len;
 	case UBLK_IO_OP_FLUSH:
 	case UBLK_IO_OP_DISCARD:

@@ -214,8 +214,8 @@ static int ram_handle(struct rs_queue *q, unsigned int tag,
 		if (!buf)
 			return rs_ucopy_to_req(q, tag, s + off, len) ?: (int)len;
 		rs_copy(buf, s + off, len);
-		q->copies++;
-		q->copy_bytes += len;
+		q->st->copies++;
+		q->st->copy_bytes += len;
 		return (int)len;
 	case UBLK_IO_OP_WRITE:
 		if (!buf) {
@@ -225,8 +225,8 @@ static int ram_handle(struct rs_queue *q, unsigned int tag,
 				return r;
 		} else {
 			rs_copy(s + off, buf, len);
-			q->copies++;
-			q->copy_bytes += len;
+			q->st->copies++;
+			q->st->copy_bytes += len;
 		}
 		if (d->backing_durable && (ublksrv_get_flags(iod) & (UBLK_IO_F_FUA >> 8))) {
 			uint64_t a = off & ~4095ULL;

@@ -9,9 +9,9 @@
  * set FMODE_NOWAIT, so io_uring would hand every such read/write to an io-wq
  * worker (a thread hop per IO) rather than run it inline in the queue thread.
  *
- * Counting: q->ucopies counts transfers, i.e. pread/pwrite calls that moved
+ * Counting: q->st->ucopies counts transfers, i.e. pread/pwrite calls that moved
  * data (a short transfer that needs a second call counts twice), and
- * q->ucopy_bytes the bytes they moved; the kernel makes each of these
+ * q->st->ucopy_bytes the bytes they moved; the kernel makes each of these
  * copies on the server's behalf (zublk counts them in its own "copies",
  * ublk_drv nowhere). See ramsrv(8), STATS.
  */
@@ -34,8 +34,8 @@ static int ucopy(struct rs_queue *q, unsigned int tag, void *buf, size_t len,
 			continue;
 		if (r <= 0)
 			return r < 0 ? -errno : -EIO;
-		q->ucopies++;
-		q->ucopy_bytes += (uint64_t)r;
+		q->st->ucopies++;
+		q->st->ucopy_bytes += (uint64_t)r;
 		done += (size_t)r;
 	}
 	return 0;
