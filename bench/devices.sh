@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+# Guest-side device set-up shared by bench/sweep-guest and bench/kprof.
+# Device names as in bench/sweep: brd, null_blk, DRV:TARGET[:MODE[:PIN]].
+# The caller sets: root (the repository), RAMSRV, size_mb (every device's
+# size; fio covers all of it), scheduler (the IO scheduler of every blk-mq
+# device, or "default"), log (a file that collects tool output) and who
+# (the prefix of error lines).
+#
+# dev_path[NAME] is the block device of NAME; for ramsrv devices dev_id and
+# dev_ctrl name the device to ramsrv (both drivers number from 0).
+declare -A dev_path dev_id dev_ctrl
+
+setup_device() {
+	local name=$1 q=$2 drv tgt mode pin ctrl line
+	case $name in
+	brd)
+		modprobe brd rd_nr=1 rd_size=$((size_mb * 1024)) max_part=0
+		dev_path[$name]=/dev/ram0
+		;;
+	null_blk)
+		modprobe null_blk nr_devices=1 gb=$((size_mb / 1024 + 1)) queue_mode=2 \
+			submit_queues="$q" hw_queue_depth=128 irqmode=0
+		dev_path[$name]=/dev/nullb0
+		;;
+	*:*)
+		IFS=: read -r drv tgt mode pin <<<"$name"
+		case $drv in
+		ublk_drv) modprobe ublk_drv; ctrl=/dev/ublk-control ;;
+		zublk) lsmod | grep -q '^zublk ' || insmod "$root/drv/zublk.ko"; ctrl=/dev/zublk-control ;;
+		*) echo "$who: unknown driver in device $name" >&2; return 1 ;;
+		esac
+		local args=(add -t "$tgt" --ctrl "$ctrl" --queues "$q" --depth 128 --size "${size_mb}M")
+		[[ -n ${mode:-} ]] && args+=(--copy "$mode")
+		[[ -n ${pin:-} ]] && args+=(--pin "$pin")
+		line=$("$RAMSRV" "${args[@]}" 2>>"$log") || {
+			echo "$who: ramsrv ${args[*]} failed:" >&2
+			tail -n 3 "$log" >&2
+			return 1
+		}
+		# "dev <id> /dev/<x>bN ..." or any line naming the id and block device
+		dev_path[$name]=$(grep -o '/dev/[a-z]*b[0-9]*' <<<"$line" | head -n 1)
+		dev_id[$name]=$(grep -o '[a-z]*b[0-9]*' <<<"${dev_path[$name]}" | grep -o '[0-9]*$')
+		# both drivers number devices from 0: name the driver too
+		dev_ctrl[$name]=$ctrl
+		;;
+	esac
+	local p=${dev_path[$name]}
+	for _ in $(seq 50); do
+		[[ -b $p ]] && break
+		sleep 0.1
+	done
+	[[ -b $p ]] || { echo "$who: $name: $p did not appear" >&2; return 1; }
+	# the same IO scheduler on every blk-mq device (brd is bio-based)
+	local sched=/sys/block/${p##*/}/queue/scheduler
+	if [[ $scheduler != default && -w $sched ]] && ! echo "$scheduler" >"$sched" 2>>"$log"; then
+		echo "$who: $name: cannot select IO scheduler '$scheduler' (have: $(<"$sched"))" >&2
+		return 1
+	fi
+	# Precondition: write everything once so reads hit real data on every
+	# device (brd reads of never-written sectors skip the copy).
+	if [[ $name != null_blk && $name != *:null* ]]; then
+		fio --name=precondition --filename="$p" --direct=1 --ioengine=io_uring \
+			--rw=write --bs=1M --iodepth=8 --size="${size_mb}M" >>"$log" 2>&1
+	fi
+}
+
+teardown_devices() {
+	local name
+	for name in "${!dev_path[@]}"; do
+		case $name in
+		*:*) "$RAMSRV" del --ctrl "${dev_ctrl[$name]}" --id "${dev_id[$name]}" >>"$log" 2>&1 || true ;;
+		esac
+	done
+	rmmod brd 2>/dev/null || true
+	rmmod null_blk 2>/dev/null || true
+	dev_path=()
+	dev_id=()
+	dev_ctrl=()
+}
+
