@@ -379,7 +379,7 @@ int zublk_start_disk(struct zublk_dev *dev)
 		return PTR_ERR(disk);
 	snprintf(disk->disk_name, DISK_NAME_LEN, "%s%d", zublk.bname, dev->id);
 	disk->fops = &zublk_bdev_fops;
-	disk->private_data = zublk_get(dev);	/* put in ->free_disk */
+	disk->private_data = dev;
 	set_capacity(disk, b->dev_sectors);
 	zublk_apply_timeout(dev, disk);
 	if (b->attrs & UBLK_ATTR_READ_ONLY)
@@ -389,6 +389,12 @@ int zublk_start_disk(struct zublk_dev *dev)
 	ret = add_disk(disk);
 	if (ret)
 		goto out_put_disk;
+	/*
+	 * Dropped in ->free_disk, which the block layer calls only for a disk
+	 * that was added: taken once add_disk() succeeded, so a failed one
+	 * (a name already taken, say) leaks no reference.
+	 */
+	zublk_get(dev);
 	return 0;
 
 out_put_disk:

@@ -14,8 +14,9 @@
  *
  * Lifetime: zublk_dev is reference counted through its struct device
  * (cdev_dev).  References: the device table entry (dropped by DEL_DEV), an
- * open char node (through the cdev's kobject), a live gendisk (dropped in
- * ->free_disk) and any control command in progress.  The last put frees the
+ * open char node (through the cdev's kobject), a gendisk once add_disk()
+ * succeeded (dropped in ->free_disk, which only an added disk gets) and
+ * any control command in progress.  The last put frees the
  * tag set, the queues and the device number.
  */
 #ifndef ZUBLK_H

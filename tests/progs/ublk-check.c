@@ -13,6 +13,9 @@
  *       N add/delete cycles (no server)
  *   ublk-check [--ctrl PATH] features
  *       print GET_FEATURES as hex
+ *   ublk-check [--ctrl PATH] startfail
+ *       START_DEV of a served device must fail (the test took its disk
+ *       name), then STOP_DEV and DEL_DEV must return
  *   ublk-check [--ctrl PATH] addonly
  *       add a device with params and leave it (prints its id)
  *   ublk-check [--ctrl PATH] del ID
@@ -823,6 +826,26 @@ static int del(long id)
 	return ret < 0;
 }
 
+/* START_DEV fails (the caller took the disk name); nothing may leak. */
+static int startfail(void)
+{
+	struct ctrl c;
+	struct srv s;
+	int ret;
+
+	if (ctrl_open(&c, true) < 0 || srv_setup(&s, &c, M_COPY))
+		return 2;
+	srv_fetch_all(&s);
+	ret = srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid());
+	printf("%s START_DEV of device %d fails (%d %s)\n", ret < 0 ? "ok  " : "FAIL",
+	       s.id, ret, ret < 0 ? strerror(-ret) : "-");
+	if (ret >= 0)
+		failures++;
+	check("teardown (STOP, DEL) returns", srv_teardown(&s), 0);
+	ctrl_close(&c);
+	return failures ? 1 : 0;
+}
+
 /* ---- STOP_DEV racing START_DEV and FETCH ------------------------------------ */
 
 struct race_cmd {
@@ -933,7 +956,7 @@ static int race(long n, bool async)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] | cycles N | features | addonly | del ID | race N [async]\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] | cycles N | features | startfail | addonly | del ID | race N [async]\n");
 	return 2;
 }
 
@@ -954,6 +977,8 @@ int main(int argc, char **argv)
 		return badinput();
 	if (!strcmp(argv[i], "features"))
 		return features();
+	if (!strcmp(argv[i], "startfail"))
+		return startfail();
 	if (!strcmp(argv[i], "addonly"))
 		return addonly();
 	if (!strcmp(argv[i], "del") && i + 1 < argc)
