@@ -149,9 +149,21 @@ static int zublk_copy_server(struct zublk_queue *q, struct zublk_io *io,
 			     bool to_user)
 {
 	const struct zublk_pinned *p = io->pbuf;
-	u64 t0 = ktime_get_ns();
+	u64 t0;
 	int ret;
 
+	/*
+	 * The buffer the server gave is max_io_buf_bytes long (fixed at
+	 * ADD_DEV); SET_PARAMS keeps requests within it, and this keeps any
+	 * request that is not from being copied past its end.
+	 */
+	if (unlikely(len > q->dev->info.max_io_buf_bytes)) {
+		pr_warn_ratelimited("dev %d queue %u tag %td: %u-byte request above the %u-byte io buffer\n",
+			q->dev->id, q->q_id, io - q->ios, len,
+			q->dev->info.max_io_buf_bytes);
+		return -EIO;
+	}
+	t0 = ktime_get_ns();
 	if (p && p->addr == addr && len <= p->len)
 		ret = zublk_copy_pbuf(rq, p, len, to_user);
 	else

@@ -504,10 +504,14 @@ out_unlock:
 
 /* ---- params ------------------------------------------------------------- */
 
+/* 256 MiB: the largest physical block, io_min and io_opt, as upstream. */
+#define ZUBLK_MAX_BS_SHIFT	28
+
 static int zublk_validate_params(const struct zublk_dev *dev,
 				 const struct ublk_params *p)
 {
 	const struct ublk_param_basic *b = &p->basic;
+	u32 max = dev->info.max_io_buf_bytes >> SECTOR_SHIFT;
 
 	if (p->types & ~ZUBLK_PARAM_TYPES) {
 		pr_warn_ratelimited("dev %d: SET_PARAMS: unsupported types %#x\n", dev->id,
@@ -525,14 +529,19 @@ static int zublk_validate_params(const struct zublk_dev *dev,
 		return -EINVAL;
 	}
 	if (b->logical_bs_shift > b->physical_bs_shift ||
-	    b->physical_bs_shift > 31 || b->io_min_shift > 31 ||
-	    b->io_opt_shift > 31) {
-		pr_warn_ratelimited("dev %d: SET_PARAMS: bad block size shifts\n", dev->id);
+	    b->physical_bs_shift > ZUBLK_MAX_BS_SHIFT ||
+	    b->io_min_shift > ZUBLK_MAX_BS_SHIFT ||
+	    b->io_opt_shift > ZUBLK_MAX_BS_SHIFT) {
+		pr_warn_ratelimited("dev %d: SET_PARAMS: block size shifts %u/%u/%u/%u: logical > physical or above %u\n",
+			dev->id, b->logical_bs_shift, b->physical_bs_shift,
+			b->io_min_shift, b->io_opt_shift, ZUBLK_MAX_BS_SHIFT);
 		return -EINVAL;
 	}
-	if (b->max_sectors > (dev->info.max_io_buf_bytes >> SECTOR_SHIFT)) {
-		pr_warn_ratelimited("dev %d: SET_PARAMS: max_sectors %u above io buffer (%u bytes)\n",
-			dev->id, b->max_sectors, dev->info.max_io_buf_bytes);
+	/* max_io_buf_bytes is at least a page, so the range is never empty */
+	if (b->max_sectors < PAGE_SECTORS || b->max_sectors > max) {
+		pr_warn_ratelimited("dev %d: SET_PARAMS: max_sectors %u not in %d..%u (a page .. the %u-byte io buffer)\n",
+			dev->id, b->max_sectors, PAGE_SECTORS, max,
+			dev->info.max_io_buf_bytes);
 		return -EINVAL;
 	}
 	if (b->chunk_sectors && !is_power_of_2(b->chunk_sectors)) {

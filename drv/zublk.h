@@ -236,7 +236,10 @@ enum {
 };
 
 struct zublk_dev {
-	struct ublksrv_ctrl_dev_info info;	/* protected by mutex */
+	struct ublksrv_ctrl_dev_info info;	/* protected by mutex;
+						 * max_io_buf_bytes, nr_hw_queues,
+						 * queue_depth and flags are fixed
+						 * at ADD_DEV */
 	struct ublk_params params;	/* protected by mutex */
 	struct mutex mutex;		/* control commands: start/stop, params */
 	struct mutex abort_mutex;	/* serialises zublk_abort_dev() */

@@ -13,6 +13,9 @@
  *       N add/delete cycles (no server)
  *   ublk-check [--ctrl PATH] features
  *       print GET_FEATURES as hex
+ *   ublk-check [--ctrl PATH] limits
+ *       SET_PARAMS refuses max_sectors outside a page .. the io buffer and
+ *       block-size shifts above 28, and accepts the edges
  *   ublk-check [--ctrl PATH] startfail
  *       START_DEV of a served device must fail (the test took its disk
  *       name), then STOP_DEV and DEL_DEV must return
@@ -32,6 +35,8 @@
  *   ADD_DEV depth > 4096: zublk -EINVAL; ublk_drv creates the device.
  *   ADD_DEV queues > 4096: zublk -EINVAL; ublk_drv caps to the CPU count.
  *   mprotect(PROT_WRITE) of the descriptors: zublk -EACCES; ublk_drv allows.
+ *   SET_PARAMS physical_bs_shift, io_min_shift or io_opt_shift above 28:
+ *       zublk -EINVAL (as upstream from 6.19); ublk_drv 6.12 accepts them.
  *   FETCH from a second task before all tags of the queue are fetched:
  *       zublk -EINVAL (the first FETCH binds the queue); ublk_drv accepts
  *       it (it binds the queue once all tags are fetched).
@@ -44,6 +49,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -826,6 +832,83 @@ static int del(long id)
 	return ret < 0;
 }
 
+/* Open the control node and add a device: its id, or -1. */
+static int open_add(struct ctrl *c)
+{
+	int id;
+
+	if (ctrl_open(c, true) < 0)
+		return -1;
+	id = add_dev(c, (uint32_t)-1, 1, DEPTH, 0, NULL);
+	check("ADD_DEV", id >= 0, 1);
+	return id;
+}
+
+/* SET_PARAMS of good_params() with one basic field changed. */
+static void check_basic(struct ctrl *c, int id, const char *what, size_t off,
+			unsigned int val, int want)
+{
+	struct ublk_params p;
+	char name[96];
+
+	good_params(&p);
+	if (off == offsetof(struct ublk_param_basic, max_sectors))
+		p.basic.max_sectors = val;
+	else
+		((uint8_t *)&p.basic)[off] = (uint8_t)val;
+	snprintf(name, sizeof(name), "SET_PARAMS %s %u", what, val);
+	check(name, set_params(c, id, &p), want);
+}
+
+static int limits(void)
+{
+	static const struct { const char *name; size_t off; } shifts[] = {
+		{ "physical_bs_shift", offsetof(struct ublk_param_basic, physical_bs_shift) },
+		{ "io_min_shift", offsetof(struct ublk_param_basic, io_min_shift) },
+		{ "io_opt_shift", offsetof(struct ublk_param_basic, io_opt_shift) },
+	};
+	const size_t ms = offsetof(struct ublk_param_basic, max_sectors);
+	struct ctrl c;
+	int id;
+
+	id = open_add(&c);
+	if (id < 0)
+		return 2;
+	/* below a page: blk_validate_limits WARNs at 1..7, 0 means 255 */
+	check_basic(&c, id, "max_sectors", ms, 0, -EINVAL);
+	check_basic(&c, id, "max_sectors", ms, 1, -EINVAL);
+	check_basic(&c, id, "max_sectors", ms, 7, -EINVAL);
+	check_basic(&c, id, "max_sectors", ms, 8, 0);
+	check_basic(&c, id, "max_sectors", ms, MAX_IO >> 9, 0);
+	check_basic(&c, id, "max_sectors", ms, (MAX_IO >> 9) + 1, -EINVAL);
+	for (size_t i = 0; i < sizeof(shifts) / sizeof(shifts[0]); i++) {
+		check_basic(&c, id, shifts[i].name, shifts[i].off, 28, 0);
+		/* ublk_drv 6.12.95 accepts them; later upstream refuses */
+		for (unsigned int v = 29; v <= 31; v++)
+			check_basic(&c, id, shifts[i].name, shifts[i].off, v,
+				    upstream ? 0 : -EINVAL);
+	}
+	check("DEL_DEV", del_dev(&c, id), 0);
+
+	/* a 4 KiB io buffer: one page is the only size */
+	{
+		struct ublksrv_ctrl_dev_info info = {
+			.nr_hw_queues = 1, .queue_depth = DEPTH,
+			.max_io_buf_bytes = 4096, .dev_id = (uint32_t)-1,
+		};
+
+		id = ctrl_cmd(&c, UBLK_U_CMD_ADD_DEV, (uint32_t)-1, &info, sizeof(info), 0);
+		check("ADD_DEV with a 4 KiB io buffer", id, 0);
+		id = (int)info.dev_id;
+		check_basic(&c, id, "max_sectors (4 KiB buffer)", ms, 0, -EINVAL);
+		check_basic(&c, id, "max_sectors (4 KiB buffer)", ms, 9, -EINVAL);
+		check_basic(&c, id, "max_sectors (4 KiB buffer)", ms, 8, 0);
+		check("DEL_DEV", del_dev(&c, id), 0);
+	}
+	ctrl_close(&c);
+	return failures ? 1 : 0;
+}
+
 /* START_DEV fails (the caller took the disk name); nothing may leak. */
 static int startfail(void)
 {
@@ -956,7 +1039,7 @@ static int race(long n, bool async)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] | cycles N | features | startfail | addonly | del ID | race N [async]\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] | cycles N | features | limits | startfail | addonly | del ID | race N [async]\n");
 	return 2;
 }
 
@@ -977,6 +1060,8 @@ int main(int argc, char **argv)
 		return badinput();
 	if (!strcmp(argv[i], "features"))
 		return features();
+	if (!strcmp(argv[i], "limits"))
+		return limits();
 	if (!strcmp(argv[i], "startfail"))
 		return startfail();
 	if (!strcmp(argv[i], "addonly"))
