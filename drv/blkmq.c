@@ -337,6 +337,27 @@ static const struct block_device_operations zublk_bdev_fops = {
 	.free_disk	= zublk_free_disk,
 };
 
+/*
+ * DMA_ALIGN and SEGMENT params (validated at SET_PARAMS).  A virt
+ * boundary keeps segments unlimited in size: the 6.12 block layer
+ * refuses (WARNs) any other max_segment_size with one.
+ */
+static void zublk_sg_limits(const struct zublk_dev *dev,
+			    struct queue_limits *lim)
+{
+	const struct zublk_params *p = &dev->params;
+
+	if (p->types & UBLK_PARAM_TYPE_DMA_ALIGN)
+		lim->dma_alignment = p->dma.alignment;
+	if (p->types & UBLK_PARAM_TYPE_SEGMENT) {
+		lim->seg_boundary_mask = p->seg.seg_boundary_mask;
+		if (!lim->virt_boundary_mask)
+			lim->max_segment_size = p->seg.max_segment_size;
+		/* 0 leaves the block layer's default */
+		lim->max_segments = p->seg.max_segments;
+	}
+}
+
 int zublk_start_disk(struct zublk_dev *dev)
 {
 	const struct ublk_param_basic *b = &dev->params.basic;
@@ -373,6 +394,7 @@ int zublk_start_disk(struct zublk_dev *dev)
 	}
 	if (b->attrs & UBLK_ATTR_ROTATIONAL)
 		lim.features |= BLK_FEAT_ROTATIONAL;
+	zublk_sg_limits(dev, &lim);
 
 	disk = blk_mq_alloc_disk(&dev->set, &lim, dev);
 	if (IS_ERR(disk))

@@ -22,11 +22,17 @@ module_param(max_devs, uint, 0644);
 MODULE_PARM_DESC(max_devs,
 	"Devices that may exist at once; ADD_DEV beyond fails with -EACCES, like ublk_drv's ublks_max (default: 64)");
 
-/* Leading part of struct ublk_params that says how much follows. */
+/* Leading part of struct zublk_params that says how much follows. */
 struct zublk_params_header {
 	__u32 len;
 	__u32 types;
 };
+
+/* zublk_params extends the tree's ublk_params, whatever its size. */
+static_assert(offsetof(struct zublk_params, zoned) ==
+	      offsetof(struct ublk_params, zoned));
+static_assert(sizeof(struct zublk_params) >=
+	      offsetofend(struct ublk_params, zoned));
 
 /* Upstream 6.16 commands zublk does not implement: -EOPNOTSUPP. */
 #define ZUBLK_U_CMD_UPDATE_SIZE	_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
@@ -507,21 +513,15 @@ out_unlock:
 /* 256 MiB: the largest physical block, io_min and io_opt, as upstream. */
 #define ZUBLK_MAX_BS_SHIFT	28
 
-static int zublk_validate_params(const struct zublk_dev *dev,
-				 const struct ublk_params *p)
+/*
+ * Basic params: refuse what would make blk_validate_limits() warn or fail
+ * at START_DEV, and requests larger than the server's io buffer.
+ */
+static int zublk_validate_basic(const struct zublk_dev *dev,
+				const struct ublk_param_basic *b)
 {
-	const struct ublk_param_basic *b = &p->basic;
 	u32 max = dev->info.max_io_buf_bytes >> SECTOR_SHIFT;
 
-	if (p->types & ~ZUBLK_PARAM_TYPES) {
-		pr_warn_ratelimited("dev %d: SET_PARAMS: unsupported types %#x\n", dev->id,
-			p->types & ~ZUBLK_PARAM_TYPES);
-		return -EINVAL;
-	}
-	if (!(p->types & UBLK_PARAM_TYPE_BASIC)) {
-		pr_warn_ratelimited("dev %d: SET_PARAMS: basic params missing\n", dev->id);
-		return -EINVAL;
-	}
 	if (b->logical_bs_shift < SECTOR_SHIFT ||
 	    b->logical_bs_shift > PAGE_SHIFT) {
 		pr_warn_ratelimited("dev %d: SET_PARAMS: logical_bs_shift %u not in %u..%u\n",
@@ -549,6 +549,57 @@ static int zublk_validate_params(const struct zublk_dev *dev,
 			dev->id);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* DMA_ALIGN and SEGMENT, by upstream's rules (and 6.12's block layer's). */
+static int zublk_validate_sg(const struct zublk_dev *dev,
+			     const struct zublk_params *p)
+{
+	if (p->types & UBLK_PARAM_TYPE_DMA_ALIGN) {
+		u32 a = p->dma.alignment;
+
+		if (a >= PAGE_SIZE || !is_power_of_2((u64)a + 1)) {
+			pr_warn_ratelimited("dev %d: SET_PARAMS: dma alignment mask %#x: + 1 must be a power of 2 up to a page\n",
+				dev->id, a);
+			return -EINVAL;
+		}
+	}
+	if (p->types & UBLK_PARAM_TYPE_SEGMENT) {
+		const struct ublk_param_segment *sg = &p->seg;
+		u64 min = max_t(u64, UBLK_MIN_SEGMENT_SIZE, PAGE_SIZE);
+
+		if (!is_power_of_2(sg->seg_boundary_mask + 1) ||
+		    sg->seg_boundary_mask + 1 < min ||
+		    sg->max_segment_size < min) {
+			pr_warn_ratelimited("dev %d: SET_PARAMS: segment boundary mask %#llx (+ 1 must be a power of 2) or max_segment_size %u below %llu\n",
+				dev->id, sg->seg_boundary_mask,
+				sg->max_segment_size, min);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* @p->types holds known types only (masked by the caller). */
+static int zublk_validate_params(const struct zublk_dev *dev,
+				 const struct zublk_params *p)
+{
+	int ret;
+
+	if (!(p->types & UBLK_PARAM_TYPE_BASIC)) {
+		pr_warn_ratelimited("dev %d: SET_PARAMS: basic params missing\n", dev->id);
+		return -EINVAL;
+	}
+	if (p->types & (UBLK_PARAM_TYPE_DEVT | UBLK_PARAM_TYPE_ZONED)) {
+		pr_warn_ratelimited("dev %d: SET_PARAMS: %s params cannot be set\n",
+			dev->id, p->types & UBLK_PARAM_TYPE_DEVT ?
+			"devt (read-only)" : "zoned (not supported)");
+		return -EINVAL;
+	}
+	ret = zublk_validate_basic(dev, &p->basic);
+	if (ret)
+		return ret;
 	if (p->types & UBLK_PARAM_TYPE_DISCARD) {
 		const struct ublk_param_discard *d = &p->discard;
 
@@ -559,7 +610,7 @@ static int zublk_validate_params(const struct zublk_dev *dev,
 			return -EINVAL;
 		}
 	}
-	return 0;
+	return zublk_validate_sg(dev, p);
 }
 
 static int zublk_ctrl_set_params(struct zublk_dev *dev,
@@ -567,7 +618,7 @@ static int zublk_ctrl_set_params(struct zublk_dev *dev,
 {
 	void __user *argp = u64_to_user_ptr(h->addr);
 	struct zublk_params_header ph;
-	struct ublk_params *p;
+	struct zublk_params *p;
 	int ret;
 
 	if (h->len <= sizeof(ph) || !h->addr)
@@ -586,6 +637,8 @@ static int zublk_ctrl_set_params(struct zublk_dev *dev,
 		goto out_free;
 	}
 	p->len = ph.len;
+	/* types of later kernels are masked off, as upstream does */
+	p->types &= ZUBLK_PARAM_TYPES;
 
 	mutex_lock(&dev->mutex);
 	if (test_bit(ZDEV_USED, &dev->state) || dev->disk) {
@@ -609,7 +662,7 @@ static int zublk_ctrl_get_params(struct zublk_dev *dev,
 {
 	void __user *argp = u64_to_user_ptr(h->addr);
 	struct zublk_params_header ph;
-	struct ublk_params *p;
+	struct zublk_params *p;
 	int ret = 0;
 
 	if (h->len <= sizeof(ph) || !h->addr)

@@ -56,8 +56,13 @@
 			 ZUBLK_F_STORE |			\
 			 ZUBLK_F_RECOVERY)
 
-/* Parameter types SET_PARAMS accepts. */
-#define ZUBLK_PARAM_TYPES	(UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD)
+/*
+ * Parameter types SET_PARAMS knows; others are masked off, as upstream
+ * does.  Of these, DEVT (read-only) and ZONED (not implemented) fail.
+ */
+#define ZUBLK_PARAM_TYPES	(UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD | \
+				 UBLK_PARAM_TYPE_DEVT | UBLK_PARAM_TYPE_ZONED | \
+				 UBLK_PARAM_TYPE_DMA_ALIGN | UBLK_PARAM_TYPE_SEGMENT)
 
 /* Module-wide state (main.c). */
 struct zublk_global {
@@ -240,7 +245,7 @@ struct zublk_dev {
 						 * max_io_buf_bytes, nr_hw_queues,
 						 * queue_depth and flags are fixed
 						 * at ADD_DEV */
-	struct ublk_params params;	/* protected by mutex */
+	struct zublk_params params;	/* protected by mutex */
 	struct mutex mutex;		/* control commands: start/stop, params */
 	struct mutex abort_mutex;	/* serialises zublk_abort_dev() */
 	struct mutex fetch_mutex;	/* FETCH bookkeeping: q->task, q->ring,

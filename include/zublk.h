@@ -28,6 +28,53 @@
 #endif
 
 /*
+ * Parameter types of later kernels that zublk implements (DMA_ALIGN from
+ * 6.13, SEGMENT from 6.15), with their upstream numbers and layouts.  A
+ * newer <linux/ublk_cmd.h> defines each type together with its struct, so
+ * the type's macro guards both.
+ */
+#ifndef UBLK_PARAM_TYPE_DMA_ALIGN
+#define UBLK_PARAM_TYPE_DMA_ALIGN	(1 << 4)
+/* Request buffers are aligned to alignment + 1 bytes (a power of 2). */
+struct ublk_param_dma_align {
+	__u32	alignment;	/* mask: < page size, + 1 a power of 2 */
+	__u8	pad[4];
+};
+#endif
+#ifndef UBLK_PARAM_TYPE_SEGMENT
+#define UBLK_PARAM_TYPE_SEGMENT		(1 << 5)
+#define UBLK_MIN_SEGMENT_SIZE		4096
+/* Scatter-gather limits of a request. */
+struct ublk_param_segment {
+	__u64	seg_boundary_mask;	/* no segment crosses a multiple of
+					 * mask + 1 (a power of 2, >= 4096) */
+	__u32	max_segment_size;	/* bytes, >= 4096 */
+	__u16	max_segments;		/* per request */
+	__u8	pad[2];
+};
+#endif
+
+/*
+ * The parameters zublk speaks in SET_PARAMS and GET_PARAMS: upstream's
+ * struct ublk_params up to the segment limits, whatever the size of the
+ * ublk_params of the <linux/ublk_cmd.h> at hand (6.12's ends after zoned).
+ * The layout is upstream's: a server passes its own struct ublk_params
+ * and its len; zublk reads and writes min(len, sizeof(struct
+ * zublk_params)) bytes.  Types zublk does not know are masked off (as
+ * upstream does); DEVT is read-only and ZONED is not supported (-EINVAL).
+ */
+struct zublk_params {
+	__u32				len;
+	__u32				types;	/* UBLK_PARAM_TYPE_* */
+	struct ublk_param_basic		basic;
+	struct ublk_param_discard	discard;
+	struct ublk_param_devt		devt;
+	struct ublk_param_zoned		zoned;
+	struct ublk_param_dma_align	dma;
+	struct ublk_param_segment	seg;
+};
+
+/*
  * ZUBLK_F_PIN_BUF: long-term pinned FETCH buffers.
  *
  * The buffer a tag's FETCH_REQ (or COMMIT_AND_FETCH_REQ) names is pinned

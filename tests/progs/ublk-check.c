@@ -11,11 +11,18 @@
  *       mode, write and read it back through the block node from a child
  *   ublk-check [--ctrl PATH] cycles N
  *       N add/delete cycles (no server)
+ *   ublk-check [--ctrl PATH] data MODE sg [-- CMD ARGS...]
+ *       the same with the DMA_ALIGN and SEGMENT params a Linux 6.18 kublk
+ *       null device sends; with CMD, the child runs CMD (ZU_DEV names the
+ *       block node) instead of its own write and read-back
  *   ublk-check [--ctrl PATH] features
  *       print GET_FEATURES as hex
  *   ublk-check [--ctrl PATH] limits
  *       SET_PARAMS refuses max_sectors outside a page .. the io buffer and
  *       block-size shifts above 28, and accepts the edges
+ *   ublk-check [--ctrl PATH] params
+ *       DMA_ALIGN and SEGMENT params are validated and kept (masked off
+ *       by ublk_drv 6.12), unknown types masked, DEVT/ZONED refused
  *   ublk-check [--ctrl PATH] startfail
  *       START_DEV of a served device must fail (the test took its disk
  *       name), then STOP_DEV and DEL_DEV must return
@@ -37,6 +44,8 @@
  *   mprotect(PROT_WRITE) of the descriptors: zublk -EACCES; ublk_drv allows.
  *   SET_PARAMS physical_bs_shift, io_min_shift or io_opt_shift above 28:
  *       zublk -EINVAL (as upstream from 6.19); ublk_drv 6.12 accepts them.
+ *   SET_PARAMS DMA_ALIGN, SEGMENT: zublk validates and applies them;
+ *       ublk_drv 6.12 does not know them and masks them off.
  *   FETCH from a second task before all tags of the queue are fetched:
  *       zublk -EINVAL (the first FETCH binds the queue); ublk_drv accepts
  *       it (it binds the queue once all tags are fetched).
@@ -197,13 +206,33 @@ static int del_dev(struct ctrl *c, uint32_t id)
 	return ctrl_cmd(c, UBLK_U_CMD_DEL_DEV, id, NULL, 0, 0);
 }
 
-static int set_params(struct ctrl *c, uint32_t id, struct ublk_params *p)
+static int set_params(struct ctrl *c, uint32_t id, struct zublk_params *p)
 {
 	p->len = sizeof(*p);
 	return ctrl_cmd(c, UBLK_U_CMD_SET_PARAMS, id, p, sizeof(*p), 0);
 }
 
-static void good_params(struct ublk_params *p)
+static int get_params(struct ctrl *c, uint32_t id, struct zublk_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->len = sizeof(*p);
+	return ctrl_cmd(c, UBLK_U_CMD_GET_PARAMS, id, p, sizeof(*p), 0);
+}
+
+/* The DMA_ALIGN and SEGMENT params of a Linux 6.18 kublk null device. */
+static void kublk_null_sg(struct zublk_params *p)
+{
+	p->types |= UBLK_PARAM_TYPE_DMA_ALIGN | UBLK_PARAM_TYPE_SEGMENT;
+	p->dma.alignment = 4095;
+	p->seg.seg_boundary_mask = 4095;
+	p->seg.max_segment_size = 32 << 10;
+	p->seg.max_segments = 32;
+}
+
+static bool sg_params;		/* srv_setup adds kublk_null_sg() */
+static char **child_cmd;	/* data: the child runs this */
+
+static void good_params(struct zublk_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->types = UBLK_PARAM_TYPE_BASIC;
@@ -261,7 +290,7 @@ static int srv_setup(struct srv *s, struct ctrl *c, enum mode mode)
 {
 	uint64_t flags = mode == M_USER_COPY ? UBLK_F_USER_COPY :
 			 mode == M_GET_DATA ? UBLK_F_NEED_GET_DATA : 0;
-	struct ublk_params p;
+	struct zublk_params p;
 	char path[64];
 	int ret;
 
@@ -274,6 +303,8 @@ static int srv_setup(struct srv *s, struct ctrl *c, enum mode mode)
 		return s->id;
 	}
 	good_params(&p);
+	if (sg_params)
+		kublk_null_sg(&p);
 	ret = set_params(c, s->id, &p);
 	if (ret < 0) {
 		fprintf(stderr, "SET_PARAMS: %s\n", strerror(-ret));
@@ -503,7 +534,7 @@ static int badinput(void)
 {
 	struct ublksrv_ctrl_dev_info info;
 	struct ctrl c, c64;
-	struct ublk_params p;
+	struct zublk_params p;
 	struct srv s;
 	int id, ret;
 
@@ -693,6 +724,12 @@ static int data_child(int id, int go)
 	snprintf(path, sizeof(path), "/dev/%s%d", upstream ? "ublkb" : "zublkb", id);
 	for (int i = 0; i < 50 && access(path, F_OK); i++)
 		usleep(100000);
+	if (child_cmd) {
+		setenv("ZU_DEV", path, 1);
+		execvp(child_cmd[0], child_cmd);
+		fprintf(stderr, "exec %s: %s\n", child_cmd[0], strerror(errno));
+		return 1;
+	}
 	fd = open(path, O_RDWR | O_DIRECT);
 	if (fd < 0) {
 		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
@@ -737,7 +774,8 @@ static int data(enum mode mode)
 	check("START_DEV", ret, 0);
 	if (ret == 0 && write(go[1], "g", 1) == 1) {
 		srv_loop(&s, child_done, &pid, &dummy);
-		check("child wrote and read back 4 MiB", pid, 0);
+		check(child_cmd ? "child command" : "child wrote and read back 4 MiB",
+		      pid, 0);
 	} else {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -750,7 +788,7 @@ static int data(enum mode mode)
 static int cycles(long n)
 {
 	struct ctrl c;
-	struct ublk_params p;
+	struct zublk_params p;
 
 	if (ctrl_open(&c, true) < 0)
 		return 2;
@@ -800,7 +838,7 @@ static int features(void)
 static int addonly(void)
 {
 	struct ctrl c;
-	struct ublk_params p;
+	struct zublk_params p;
 	int id;
 
 	if (ctrl_open(&c, true) < 0)
@@ -848,7 +886,7 @@ static int open_add(struct ctrl *c)
 static void check_basic(struct ctrl *c, int id, const char *what, size_t off,
 			unsigned int val, int want)
 {
-	struct ublk_params p;
+	struct zublk_params p;
 	char name[96];
 
 	good_params(&p);
@@ -905,6 +943,75 @@ static int limits(void)
 		check_basic(&c, id, "max_sectors (4 KiB buffer)", ms, 8, 0);
 		check("DEL_DEV", del_dev(&c, id), 0);
 	}
+	ctrl_close(&c);
+	return failures ? 1 : 0;
+}
+
+/* SET_PARAMS @p, then GET_PARAMS must show @types (DEVT aside). */
+static void check_types(struct ctrl *c, int id, const char *what,
+			struct zublk_params *p, uint32_t types)
+{
+	struct zublk_params g;
+	char name[96];
+
+	snprintf(name, sizeof(name), "SET_PARAMS %s", what);
+	check(name, set_params(c, id, p), 0);
+	snprintf(name, sizeof(name), "GET_PARAMS types after %s", what);
+	check(name, get_params(c, id, &g) ? -1 :
+	      (long)(g.types & ~UBLK_PARAM_TYPE_DEVT), types);
+}
+
+static int params(void)
+{
+	/* ublk_drv 6.12 knows neither type: it masks them off */
+	const uint32_t sg = upstream ? 0 :
+		UBLK_PARAM_TYPE_DMA_ALIGN | UBLK_PARAM_TYPE_SEGMENT;
+	const int bad = upstream ? 0 : -EINVAL;
+	struct zublk_params p, g;
+	struct ctrl c;
+	int id;
+
+	id = open_add(&c);
+	if (id < 0)
+		return 2;
+	good_params(&p);
+	p.types |= 1u << 20;
+	check_types(&c, id, "with unknown type bit 20", &p, UBLK_PARAM_TYPE_BASIC);
+	good_params(&p);
+	p.types |= UBLK_PARAM_TYPE_DEVT;
+	check("SET_PARAMS with DEVT (read-only)", set_params(&c, id, &p), -EINVAL);
+	good_params(&p);
+	p.types |= UBLK_PARAM_TYPE_ZONED;
+	check("SET_PARAMS with ZONED (not supported)", set_params(&c, id, &p), -EINVAL);
+
+	good_params(&p);
+	kublk_null_sg(&p);
+	p.dma.alignment = 4096;
+	check("SET_PARAMS dma alignment 4096", set_params(&c, id, &p), bad);
+	p.dma.alignment = 1000;
+	check("SET_PARAMS dma alignment 1000", set_params(&c, id, &p), bad);
+	p.dma.alignment = 0;
+	check("SET_PARAMS dma alignment 0", set_params(&c, id, &p), 0);
+	kublk_null_sg(&p);
+	p.seg.seg_boundary_mask = 2047;
+	check("SET_PARAMS seg_boundary_mask 2047", set_params(&c, id, &p), bad);
+	p.seg.seg_boundary_mask = 8190;
+	check("SET_PARAMS seg_boundary_mask 8190", set_params(&c, id, &p), bad);
+	kublk_null_sg(&p);
+	p.seg.max_segment_size = 4095;
+	check("SET_PARAMS max_segment_size 4095", set_params(&c, id, &p), bad);
+
+	good_params(&p);
+	kublk_null_sg(&p);
+	check_types(&c, id, "kublk null DMA_ALIGN + SEGMENT", &p,
+		    UBLK_PARAM_TYPE_BASIC | sg);
+	if (!upstream && !get_params(&c, id, &g)) {
+		check("GET_PARAMS dma alignment", g.dma.alignment, 4095);
+		check("GET_PARAMS seg_boundary_mask", (long)g.seg.seg_boundary_mask, 4095);
+		check("GET_PARAMS max_segment_size", g.seg.max_segment_size, 32 << 10);
+		check("GET_PARAMS max_segments", g.seg.max_segments, 32);
+	}
+	check("DEL_DEV", del_dev(&c, id), 0);
 	ctrl_close(&c);
 	return failures ? 1 : 0;
 }
@@ -1039,7 +1146,7 @@ static int race(long n, bool async)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] | cycles N | features | limits | startfail | addonly | del ID | race N [async]\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | limits | params | startfail | addonly | del ID | race N [async]\n");
 	return 2;
 }
 
@@ -1062,6 +1169,8 @@ int main(int argc, char **argv)
 		return features();
 	if (!strcmp(argv[i], "limits"))
 		return limits();
+	if (!strcmp(argv[i], "params"))
+		return params();
 	if (!strcmp(argv[i], "startfail"))
 		return startfail();
 	if (!strcmp(argv[i], "addonly"))
@@ -1075,6 +1184,16 @@ int main(int argc, char **argv)
 		return cycles(strtol(argv[i + 1], NULL, 0));
 	if (!strcmp(argv[i], "data")) {
 		const char *m = i + 1 < argc ? argv[i + 1] : "copy";
+		int j = i + 2;
+
+		if (j < argc && !strcmp(argv[j], "sg")) {
+			sg_params = true;
+			j++;
+		}
+		if (j + 1 < argc && !strcmp(argv[j], "--"))
+			child_cmd = &argv[j + 1];
+		else if (j < argc)
+			return usage();
 
 		if (!strcmp(m, "copy"))
 			return data(M_COPY);
