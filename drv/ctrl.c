@@ -38,6 +38,7 @@ static_assert(sizeof(struct zublk_params) >=
 #define ZUBLK_U_CMD_UPDATE_SIZE	_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
 #define ZUBLK_U_CMD_QUIESCE_DEV	_IOWR('u', 0x16, struct ublksrv_ctrl_cmd)
 #define ZUBLK_CMD_NOTSUPP	0x100	/* zublk_ctrl_nr(): known, refused */
+#define ZUBLK_CMD_EXT_FEATURES	0x101	/* zublk_ctrl_nr(): GET_EXT_FEATURES */
 
 /*
  * Map a command opcode to its legacy number, or -1.  Accepted: the legacy
@@ -83,6 +84,8 @@ static int zublk_ctrl_nr(u32 op)
 	case UBLK_CMD_END_USER_RECOVERY:
 	case UBLK_U_CMD_END_USER_RECOVERY:
 		return UBLK_CMD_END_USER_RECOVERY;
+	case ZUBLK_U_CMD_GET_EXT_FEATURES:
+		return ZUBLK_CMD_EXT_FEATURES;
 	case ZUBLK_U_CMD_UPDATE_SIZE:
 	case ZUBLK_U_CMD_QUIESCE_DEV:
 		return ZUBLK_CMD_NOTSUPP;
@@ -769,9 +772,16 @@ static int zublk_ctrl_get_queue_affinity(struct zublk_dev *dev,
 	return ret;
 }
 
-static int zublk_ctrl_get_features(const struct ublksrv_ctrl_cmd *h)
+/*
+ * GET_FEATURES, and with @ext GET_EXT_FEATURES: every flag implemented,
+ * zublk's included.  Standing in for ublk_drv, GET_FEATURES reports
+ * upstream flags only: tools written for it take any other bit for one
+ * they lack (include/zublk.h).
+ */
+static int zublk_ctrl_get_features(const struct ublksrv_ctrl_cmd *h, bool ext)
 {
-	u64 features = ZUBLK_F_ALL;
+	u64 features = ext || !zublk.upstream_names ? ZUBLK_F_ALL :
+		ZUBLK_F_UPSTREAM;
 
 	if (h->len != UBLK_FEATURES_LEN || !h->addr)
 		return -EINVAL;
@@ -813,8 +823,9 @@ int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		return -EINVAL;
 	if (nr == ZUBLK_CMD_NOTSUPP)
 		return -EOPNOTSUPP;
-	if (nr == _IOC_NR(UBLK_U_CMD_GET_FEATURES))
-		return zublk_ctrl_get_features(&h);
+	if (nr == _IOC_NR(UBLK_U_CMD_GET_FEATURES) ||
+	    nr == ZUBLK_CMD_EXT_FEATURES)
+		return zublk_ctrl_get_features(&h, nr == ZUBLK_CMD_EXT_FEATURES);
 	if (nr == UBLK_CMD_ADD_DEV)
 		return zublk_ctrl_add_dev(&h);
 

@@ -24,7 +24,7 @@ MODULE_PARM_DESC(test_warn,
 static bool upstream_names;
 module_param(upstream_names, bool, 0444);
 MODULE_PARM_DESC(upstream_names,
-	"Register /dev/ublk-control, /dev/ublkcN and /dev/ublkbN instead of the zublk names; refused while ublk_drv is loaded (default: false)");
+	"Stand in for ublk_drv: register /dev/ublk-control, /dev/ublkcN and /dev/ublkbN instead of the zublk names, and report upstream flags only in GET_FEATURES (zublk's in ZUBLK_U_CMD_GET_EXT_FEATURES); refused while ublk_drv is loaded (default: false)");
 
 struct zublk_global zublk;
 
@@ -65,6 +65,7 @@ static int __init zublk_init(void)
 	const char *chr_name;
 	int ret;
 
+	zublk.upstream_names = upstream_names;
 	if (upstream_names) {
 		if (zublk_ublk_drv_present()) {
 			pr_err("upstream_names=1 refused: ublk_drv is loaded and owns /dev/ublk-control; unload it first\n");

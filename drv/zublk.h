@@ -47,7 +47,10 @@
 				 UBLK_F_USER_RECOVERY_REISSUE |		\
 				 UBLK_F_USER_RECOVERY_FAIL_IO)
 
-/* Feature flags this driver implements; GET_FEATURES reports exactly these. */
+/*
+ * Feature flags this driver implements; GET_EXT_FEATURES reports exactly
+ * these, GET_FEATURES too unless upstream_names=1 (then ZUBLK_F_UPSTREAM).
+ */
 #define ZUBLK_F_ALL	(UBLK_F_URING_CMD_COMP_IN_TASK |	\
 			 UBLK_F_NEED_GET_DATA |			\
 			 UBLK_F_CMD_IOCTL_ENCODE |		\
@@ -55,6 +58,7 @@
 			 ZUBLK_F_PIN_BUF |			\
 			 ZUBLK_F_STORE |			\
 			 ZUBLK_F_RECOVERY)
+#define ZUBLK_F_UPSTREAM	(ZUBLK_F_ALL & ~(ZUBLK_F_PIN_BUF | ZUBLK_F_STORE))
 
 /*
  * Parameter types SET_PARAMS knows; others are masked off, as upstream
@@ -70,6 +74,8 @@ struct zublk_global {
 	dev_t chr_devt;			/* base of the char node region */
 	const char *cname;		/* "zublkc" or "ublkc" */
 	const char *bname;		/* "zublkb" or "ublkb" */
+	bool upstream_names;		/* module parameter upstream_names; fixed
+					 * at load */
 	struct mutex ctl_mutex;		/* serialises ADD/DEL against each other */
 	spinlock_t idr_lock;		/* protects idr */
 	struct idr idr;			/* dev_id -> zublk_dev, protected by idr_lock */

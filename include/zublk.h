@@ -4,8 +4,9 @@
  *
  * Everything here is optional: a server that never sets these flags sees
  * exactly the upstream ABI, and a server that wants them must first check
- * that UBLK_U_CMD_GET_FEATURES reports them (the in-tree ublk_drv never
- * does; a zublk too old to know one does not either).  Ask for a feature
+ * that ZUBLK_U_CMD_GET_EXT_FEATURES (below; or, on a zublk that lacks it,
+ * UBLK_U_CMD_GET_FEATURES) reports them (the in-tree ublk_drv never does;
+ * a zublk too old to know one does not either).  Ask for a feature
  * by setting its bit in ublksrv_ctrl_dev_info.flags at ADD_DEV; zublk
  * answers ADD_DEV with the flags it granted.
  *
@@ -141,6 +142,26 @@ struct zublk_store_reg {
 };
 
 #define ZUBLK_U_IO_REGISTER_STORE	_IOW('Z', 0x01, struct zublk_store_reg)
+
+/*
+ * Feature discovery: ZUBLK_U_CMD_GET_EXT_FEATURES, a control command
+ * (128-byte SQE on the control node, like UBLK_U_CMD_GET_FEATURES; dev_id
+ * ignored) whose 8-byte payload at addr (len must be 8) receives every
+ * feature flag zublk implements: the upstream UBLK_F_* bits and the
+ * ZUBLK_F_* bits above.  A server asks it first and falls back to
+ * GET_FEATURES when it fails: the in-tree ublk_drv refuses a command of
+ * ioctl type 'Z' (-EOPNOTSUPP, or -EINVAL), so there it sees no zublk
+ * extensions.
+ *
+ * UBLK_U_CMD_GET_FEATURES itself reports the ZUBLK_F_* bits too, except
+ * when zublk stands in for ublk_drv (module parameter upstream_names=1):
+ * then it reports upstream bits only, as tools written for ublk_drv
+ * expect every bit to be one they know.
+ *
+ * The number is GET_FEATURES' (0x13), so a driver that looked at the
+ * number alone would answer with its upstream features, never act.
+ */
+#define ZUBLK_U_CMD_GET_EXT_FEATURES	_IOR('Z', 0x13, struct ublksrv_ctrl_cmd)
 
 /*
  * Per-queue cost counters, debugfs:

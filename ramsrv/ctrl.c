@@ -104,7 +104,15 @@ int rs_ctrl_open(struct rs_ctrl *c, const char *path)
 		return 0;
 	}
 	c->ioctl_enc = true;
-	ret = ctrl_cmd(c, UBLK_U_CMD_GET_FEATURES, -1, -1, &feat, sizeof(feat), 0);
+	/*
+	 * zublk's extensions are in GET_EXT_FEATURES (GET_FEATURES leaves
+	 * them out when zublk stands in for ublk_drv); ublk_drv refuses it.
+	 */
+	ret = ctrl_cmd(c, ZUBLK_U_CMD_GET_EXT_FEATURES, -1, -1, &feat,
+		       sizeof(feat), 0);
+	if (ret < 0)
+		ret = ctrl_cmd(c, UBLK_U_CMD_GET_FEATURES, -1, -1, &feat,
+			       sizeof(feat), 0);
 	if (ret < 0) {
 		c->ioctl_enc = false;
 		c->features = 0;

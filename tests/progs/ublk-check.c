@@ -15,8 +15,8 @@
  *       the same with the DMA_ALIGN and SEGMENT params a Linux 6.18 kublk
  *       null device sends; with CMD, the child runs CMD (ZU_DEV names the
  *       block node) instead of its own write and read-back
- *   ublk-check [--ctrl PATH] features
- *       print GET_FEATURES as hex
+ *   ublk-check [--ctrl PATH] features | extfeatures
+ *       print GET_FEATURES (GET_EXT_FEATURES, zublk's) as hex
  *   ublk-check [--ctrl PATH] limits
  *       SET_PARAMS refuses max_sectors outside a page .. the io buffer and
  *       block-size shifts above 28, and accepts the edges
@@ -816,7 +816,8 @@ static int cycles(long n)
 	return failures ? 1 : 0;
 }
 
-static int features(void)
+/* Print the features word that command @op (named @name) reports. */
+static int features(unsigned int op, const char *name)
 {
 	struct ctrl c;
 	uint64_t f = 0;
@@ -824,10 +825,10 @@ static int features(void)
 
 	if (ctrl_open(&c, true) < 0)
 		return 2;
-	ret = ctrl_cmd(&c, UBLK_U_CMD_GET_FEATURES, 0, &f, 8, 0);
+	ret = ctrl_cmd(&c, op, 0, &f, 8, 0);
 	ctrl_close(&c);
 	if (ret < 0) {
-		fprintf(stderr, "GET_FEATURES: %s\n", strerror(-ret));
+		fprintf(stderr, "%s: %s\n", name, strerror(-ret));
 		return 1;
 	}
 	printf("%#" PRIx64 "\n", f);
@@ -1146,7 +1147,7 @@ static int race(long n, bool async)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | limits | params | startfail | addonly | del ID | race N [async]\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async]\n");
 	return 2;
 }
 
@@ -1166,7 +1167,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[i], "badinput"))
 		return badinput();
 	if (!strcmp(argv[i], "features"))
-		return features();
+		return features(UBLK_U_CMD_GET_FEATURES, "GET_FEATURES");
+	if (!strcmp(argv[i], "extfeatures"))
+		return features(ZUBLK_U_CMD_GET_EXT_FEATURES, "GET_EXT_FEATURES");
 	if (!strcmp(argv[i], "limits"))
 		return limits();
 	if (!strcmp(argv[i], "params"))
