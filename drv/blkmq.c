@@ -141,9 +141,18 @@ static blk_status_t zublk_prep_rq(struct zublk_queue *q, struct request *rq)
 static void zublk_kick(struct zublk_queue *q, struct request *first_rq,
 		       struct llist_node *first, struct llist_node *last)
 {
-	if (llist_add_batch(first, last, &q->pending))
-		io_uring_cmd_complete_in_task(q->ios[first_rq->tag].cmd,
-					      zublk_deliver_tw);
+	struct zublk_io *io = &q->ios[first_rq->tag];
+
+	if (llist_add_batch(first, last, &q->pending)) {
+		/*
+		 * Mark the command that carries the task work, so nobody but
+		 * the task work completes it (zublk_fail_pending()).  No kill
+		 * runs meanwhile: it quiesces the tag set first.  Visible to
+		 * the task work: task work queueing is a full barrier.
+		 */
+		set_bit(ZIO_KICK, &io->flags);
+		io_uring_cmd_complete_in_task(io->cmd, zublk_deliver_tw);
+	}
 }
 
 static blk_status_t zublk_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -261,13 +270,17 @@ out_abort:
 void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct zublk_queue *q = zublk_pdu(cmd)->q;
+	struct zublk_io *own = &q->ios[zublk_pdu(cmd)->tag];
 	struct llist_node *list;
 	struct zublk_rq *pdu, *next;
 	unsigned int n = 0;
-	bool dead;
+	bool dead, mine = false;
 
+	/* the task work runs: from here the command is like any other */
+	clear_bit(ZIO_KICK, &own->flags);
+	/* xchg, a full barrier: a kill's DEAD is seen when it took the list */
 	list = llist_reverse_order(llist_del_all(&q->pending));
-	dead = (issue_flags & IO_URING_F_TASK_DEAD) || !current->mm ||
+	dead = zublk_tw_dead(cmd, issue_flags) ||
 		(READ_ONCE(q->dev->state) & (BIT(ZDEV_DEAD) | BIT(ZDEV_NOSRV)));
 	/*
 	 * Settle the device's fate (DEAD, or waiting for a new server) before
@@ -276,12 +289,46 @@ void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	 */
 	if (unlikely(dead && list))
 		zublk_abort_dev(q->dev);
-	llist_for_each_entry_safe(pdu, next, list, node)
-		n += zublk_deliver(q, blk_mq_rq_from_pdu(pdu), dead, issue_flags);
+	llist_for_each_entry_safe(pdu, next, list, node) {
+		struct request *rq = blk_mq_rq_from_pdu(pdu);
+
+		mine |= own == &q->ios[rq->tag];
+		n += zublk_deliver(q, rq, dead, issue_flags);
+	}
+	/*
+	 * A kill took the request this task work was queued for
+	 * (zublk_fail_pending()) and left the command to us.  While its
+	 * QUEUED bit is still set the kill completes it, after clearing it.
+	 */
+	if (unlikely(dead && !mine) &&
+	    cmpxchg(&own->flags, ZIO_F_ARMED, 0) == ZIO_F_ARMED)
+		io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT, 0, issue_flags);
 	/* n > 0 only when not dead: then this is the server task */
 	if (n) {
 		zublk_stat_own(q, ZST_TW_BATCHES, 1);
 		zublk_stat_own(q, ZST_TW_REQUESTS, n);
+	}
+}
+
+/*
+ * IO timeout kill (zublk_kill_dev()): end the requests of @q queued for
+ * delivery, whose task work may never run (server stopped, or not
+ * entering its ring).  The caller made @q's device DEAD with the tag set
+ * quiesced, so nothing is added to q->pending any more.  The tags go back
+ * to ARMED for an ordinary cancel; the one carrying the task work keeps
+ * KICK, and its task work completes it.
+ */
+void zublk_fail_pending(struct zublk_queue *q)
+{
+	/* xchg: each request is taken either here or by the task work */
+	struct llist_node *list = llist_del_all(&q->pending);
+	struct zublk_rq *pdu, *next;
+
+	llist_for_each_entry_safe(pdu, next, list, node) {
+		struct request *rq = blk_mq_rq_from_pdu(pdu);
+
+		clear_bit(ZIO_QUEUED, &q->ios[rq->tag].flags);
+		zublk_end_req(rq, zublk_nosrv_res(q->dev, false));
 	}
 }
 
@@ -358,6 +405,26 @@ static void zublk_sg_limits(const struct zublk_dev *dev,
 	}
 }
 
+/*
+ * Allocate the disk, which adds its queue to the tag set, under
+ * abort_mutex: an abort quiesces and unquiesces the whole tag set under
+ * it, so the queue is in the tag set for both or for neither, and a device
+ * already aborted is not started.  Not held across add_disk(): its
+ * partition scan needs the server, and a server loss needs abort_mutex.
+ */
+static struct gendisk *zublk_alloc_disk(struct zublk_dev *dev,
+					struct queue_limits *lim)
+{
+	struct gendisk *disk = ERR_PTR(-ENODEV);
+
+	mutex_lock(&dev->abort_mutex);
+	if (likely(!(READ_ONCE(dev->state) &
+		     (BIT(ZDEV_DEAD) | BIT(ZDEV_NO_ARM)))))
+		disk = blk_mq_alloc_disk(&dev->set, lim, dev);
+	mutex_unlock(&dev->abort_mutex);
+	return disk;
+}
+
 int zublk_start_disk(struct zublk_dev *dev)
 {
 	const struct ublk_param_basic *b = &dev->params.basic;
@@ -396,7 +463,7 @@ int zublk_start_disk(struct zublk_dev *dev)
 		lim.features |= BLK_FEAT_ROTATIONAL;
 	zublk_sg_limits(dev, &lim);
 
-	disk = blk_mq_alloc_disk(&dev->set, &lim, dev);
+	disk = zublk_alloc_disk(dev, &lim);
 	if (IS_ERR(disk))
 		return PTR_ERR(disk);
 	snprintf(disk->disk_name, DISK_NAME_LEN, "%s%d", zublk.bname, dev->id);

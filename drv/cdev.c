@@ -20,16 +20,21 @@
 
 /*
  * Complete the parked command of @io with UBLK_IO_RES_ABORT unless task
- * work is about to deliver a request through it (QUEUED): that command then
- * completes from the task work, and a later cancel round gets the rest.
+ * work is about to deliver a request through it (QUEUED, or KICK: task
+ * work is queued on it): that command then completes from the task work,
+ * and a later cancel round gets the rest.
  */
 static void zublk_cancel_io(struct zublk_io *io, unsigned int issue_flags)
 {
-	struct io_uring_cmd *cmd = READ_ONCE(io->cmd);
-
-	/* full barrier; io->cmd does not change while ARMED */
+	/*
+	 * Read io->cmd only once the claim is won: before it, a FETCH may
+	 * park a new command on the tag.  The cmpxchg is a full barrier and
+	 * pairs with zublk_arm()'s, which stores io->cmd before ARMED; no
+	 * other command can be parked on the tag before it is ARMED again.
+	 */
 	if (cmpxchg(&io->flags, ZIO_F_ARMED, 0) == ZIO_F_ARMED)
-		io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT, 0, issue_flags);
+		io_uring_cmd_done(READ_ONCE(io->cmd), UBLK_IO_RES_ABORT, 0,
+				  issue_flags);
 }
 
 /*
@@ -97,18 +102,14 @@ static void zublk_abort_io(struct zublk_queue *q, unsigned int tag)
 }
 
 /*
- * The server is gone (or its ring is), or it is declared hung (@final).
- * A recovery device that is started keeps its disk and waits for a new
- * server (recovery.c); otherwise new IO fails with EIO at once from now on
- * (DEAD).  Either way every request the server holds is ended.  Idempotent;
- * the scan for held requests runs on every call because task work may hand
- * out queued requests after the first one.
+ * Settle the fate of @dev when its server is gone (or its ring is), or is
+ * declared hung (@final): a recovery device that is started keeps its disk
+ * and waits for a new server (recovery.c); otherwise new IO fails with EIO
+ * at once from now on (DEAD).  Idempotent.  abort_mutex held.
  */
-static void __zublk_abort_dev(struct zublk_dev *dev, bool final)
+static void zublk_abort_state(struct zublk_dev *dev, bool final)
 {
-	unsigned int i, t;
-
-	mutex_lock(&dev->abort_mutex);
+	lockdep_assert_held(&dev->abort_mutex);
 	if (test_bit(ZDEV_NOSRV, &dev->state) && !final) {
 		/* waiting for a new server, and it went away too */
 		set_bit(ZDEV_NO_ARM, &dev->state);
@@ -116,7 +117,11 @@ static void __zublk_abort_dev(struct zublk_dev *dev, bool final)
 		complete_all(&dev->ready);
 	} else if (!test_bit(ZDEV_DEAD, &dev->state) &&
 		   (final || !zublk_nosrv_begin(dev))) {
-		/* after the quiesce no ->queue_rq is running or will see !DEAD */
+		/*
+		 * After the quiesce no ->queue_rq is running or will see !DEAD.
+		 * The tag set's queues do not change meanwhile: START_DEV adds
+		 * the disk's queue under abort_mutex (zublk_start_disk()).
+		 */
 		blk_mq_quiesce_tagset(&dev->set);
 		set_bit(ZDEV_NO_ARM, &dev->state);
 		set_bit(ZDEV_DEAD, &dev->state);
@@ -129,29 +134,73 @@ static void __zublk_abort_dev(struct zublk_dev *dev, bool final)
 		/* a START_DEV waiting for fetches must not wait forever */
 		complete_all(&dev->ready);
 	}
-	for (i = 0; i < dev->info.nr_hw_queues; i++) {
-		struct zublk_queue *q = dev->queues[i];
+}
 
-		for (t = 0; t < q->depth; t++)
-			zublk_abort_io(q, t);
+/* End every request the server holds on @q.  abort_mutex held. */
+static void zublk_abort_queue(struct zublk_queue *q)
+{
+	unsigned int t;
+
+	lockdep_assert_held(&q->dev->abort_mutex);
+	for (t = 0; t < q->depth; t++)
+		zublk_abort_io(q, t);
+}
+
+/*
+ * Abort @dev (zublk_abort_state()) and end the requests its server holds:
+ * on @only, or on every queue when @only is NULL.  With @only, only the
+ * first call per queue does anything (q->aborted): io_uring cancels each
+ * parked command on its own, and one scan of the queue per server loss is
+ * enough, as the char node release scans every queue once more after the
+ * last command is gone.  The full scan runs on every call because task
+ * work may hand out queued requests after the first one.  Not inlined, so
+ * tests count the aborts (ftrace).
+ */
+static noinline void __zublk_abort_dev(struct zublk_dev *dev, bool final,
+				       struct zublk_queue *only)
+{
+	unsigned int i;
+
+	mutex_lock(&dev->abort_mutex);
+	if (only) {
+		if (!only->aborted) {
+			WRITE_ONCE(only->aborted, true);
+			zublk_abort_state(dev, final);
+			zublk_abort_queue(only);
+		}
+	} else {
+		zublk_abort_state(dev, final);
+		for (i = 0; i < dev->info.nr_hw_queues; i++) {
+			zublk_abort_queue(dev->queues[i]);
+			/* thousands of tags per queue: let others run */
+			cond_resched();
+		}
 	}
 	mutex_unlock(&dev->abort_mutex);
 }
 
 void zublk_abort_dev(struct zublk_dev *dev)
 {
-	__zublk_abort_dev(dev, false);
+	__zublk_abort_dev(dev, false, NULL);
 }
 
 /*
  * The server is taken as hung (an IO timed out): DEAD for good, held
- * requests fail, parked commands complete with UBLK_IO_RES_ABORT so the
+ * requests fail, so do the requests queued for it and not yet delivered
+ * (their task work may never run: the server is stopped or does not enter
+ * its ring), and parked commands complete with UBLK_IO_RES_ABORT so the
  * server learns it.  Not under dev->mutex: a STOP_DEV may be waiting for
  * the very IO that timed out.
  */
 void zublk_kill_dev(struct zublk_dev *dev)
 {
-	__zublk_abort_dev(dev, true);
+	unsigned int i;
+
+	__zublk_abort_dev(dev, true, NULL);
+	/* DEAD was set with the tag set quiesced: q->pending is final now */
+	for (i = 0; i < dev->info.nr_hw_queues; i++)
+		zublk_fail_pending(dev->queues[i]);
+	/* after the QUEUED bits are cleared: their commands complete here */
 	zublk_cancel_cmds(dev);
 }
 
@@ -161,7 +210,9 @@ static void zublk_cmd_cancel(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	struct zublk_cmd_pdu *pdu = zublk_pdu(cmd);
 	struct zublk_queue *q = pdu->q;
 
-	zublk_abort_dev(q->dev);
+	/* a hint; __zublk_abort_dev() decides under abort_mutex */
+	if (!READ_ONCE(q->aborted))
+		__zublk_abort_dev(q->dev, false, q);
 	zublk_cancel_io(&q->ios[pdu->tag], issue_flags);
 }
 
@@ -388,9 +439,18 @@ static int zublk_ch_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	}
 }
 
+/*
+ * An io command punted to io-wq, back in task work.  It runs only in the
+ * task that submitted it and only while that task lives: task work run by
+ * io_uring's fallback kworker (no mm, another task) must not pin memory or
+ * bind a queue to the kworker.
+ */
 static void zublk_ch_cmd_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
-	int ret = zublk_ch_cmd(cmd, issue_flags);
+	int ret = -ECANCELED;
+
+	if (likely(!zublk_tw_dead(cmd, issue_flags)))
+		ret = zublk_ch_cmd(cmd, issue_flags);
 
 	if (ret != -EIOCBQUEUED)
 		io_uring_cmd_done(cmd, ret, 0, issue_flags);

@@ -122,20 +122,28 @@ void zublk_recovery_stop(struct zublk_dev *dev)
 	mutex_unlock(&dev->abort_mutex);
 }
 
-/* Forget the old server's task, ring and fetches.  fetch_mutex held. */
+/*
+ * Forget the old server's task, ring, commands and fetches.  abort_mutex
+ * and fetch_mutex held.
+ */
 static void zublk_reset_queue(struct zublk_queue *q)
 {
 	unsigned int t;
 
+	lockdep_assert_held(&q->dev->abort_mutex);
 	lockdep_assert_held(&q->dev->fetch_mutex);
 	if (q->task)
 		put_task_struct(q->task);
 	q->task = NULL;
 	q->ring = NULL;
 	q->nr_fetched = 0;
+	/* the new server's first cancel aborts again */
+	WRITE_ONCE(q->aborted, false);
 	for (t = 0; t < q->depth; t++) {
 		q->ios[t].fetched = false;
 		q->ios[t].addr = 0;
+		/* the old server's commands are freed: nobody may use them */
+		WRITE_ONCE(q->ios[t].cmd, NULL);
 	}
 }
 

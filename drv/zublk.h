@@ -18,6 +18,10 @@
  * succeeded (dropped in ->free_disk, which only an added disk gets) and
  * any control command in progress.  The last put frees the
  * tag set, the queues and the device number.
+ *
+ * Lock order: zublk.ctl_mutex > dev->mutex > dev->abort_mutex >
+ * dev->fetch_mutex; fetch_mutex and abort_mutex are taken under a server
+ * ring's uring_lock (FETCH, io_uring cancel).
  */
 #ifndef ZUBLK_H
 #define ZUBLK_H
@@ -107,10 +111,22 @@ struct class *zublk_get_class(void);
  *   COMMIT:    OWNED -> ARMED              (server task; claims the request
  *                                           and re-parks in one step)
  *   cancel:    ARMED -> 0                  (io_uring cancel, STOP, arm's own
- *                                           NO_ARM check; never while QUEUED,
- *                                           as task work may be pending on
- *                                           the command)
+ *                                           NO_ARM check; never while QUEUED
+ *                                           or KICK, as task work may be
+ *                                           pending on the command; reads
+ *                                           io->cmd only after winning)
  *   abort:     test_and_clear_bit(OWNED)   (server gone; fails the request)
+ *   kick:      set_bit(KICK)               (->queue_rq that found q->pending
+ *                                           empty, on the first request's
+ *                                           tag, before queueing task work on
+ *                                           its command)
+ *   task work: clear_bit(KICK)             (first thing, on its own tag)
+ *   kill:      clear_bit(QUEUED)           (IO timeout, device DEAD with the
+ *                                           tag set quiesced: the request is
+ *                                           taken off q->pending and failed;
+ *                                           zublk_fail_pending())
+ *   task work: ARMED -> 0                  (its own tag, when the device is
+ *                                           dead and a kill took its request)
  * The request ends when its owner is done with it; in USER_COPY and
  * NEED_GET_DATA mode io->ref lets copies in progress hold it (q->need_ref).
  *
@@ -129,16 +145,21 @@ enum {
 	ZIO_QUEUED,		/* a started request waits on q->pending */
 	ZIO_OWNED,		/* request handed to the server, not committed */
 	ZIO_NEED_GET_DATA,	/* write handed out without data (NEED_GET_DATA) */
+	ZIO_KICK,		/* task work is queued on io->cmd (zublk_kick) */
 };
 
 #define ZIO_F_ARMED		BIT(ZIO_ARMED)
 #define ZIO_F_QUEUED		BIT(ZIO_QUEUED)
 #define ZIO_F_OWNED		BIT(ZIO_OWNED)
 #define ZIO_F_NEED_GET_DATA	BIT(ZIO_NEED_GET_DATA)
+#define ZIO_F_KICK		BIT(ZIO_KICK)
 
 struct zublk_io {
 	unsigned long flags;		/* ZIO_* bits, see above */
-	struct io_uring_cmd *cmd;	/* parked command; valid while ARMED */
+	struct io_uring_cmd *cmd;	/* parked command; valid while ARMED,
+					 * read by a canceller only after it
+					 * won ARMED -> 0; NULL after a
+					 * recovery reset */
 	u64 addr;			/* server buffer (user address), from FETCH/COMMIT */
 	refcount_t ref;			/* request references: 1 from delivery until commit
 					 * or abort, +1 per user-copy in progress; the last
@@ -224,6 +245,12 @@ struct zublk_queue {
 					 * once set */
 	void *ring;			/* io_uring ctx of the fetches; same lock */
 	u16 nr_fetched;			/* tags fetched; dev->fetch_mutex */
+	bool aborted;			/* an io_uring cancel of this queue's
+					 * commands aborted the device; later
+					 * ones skip it.  Written under
+					 * dev->abort_mutex, read without it
+					 * as a hint; reset with the queue for
+					 * a new server (recovery) */
 	struct zublk_io ios[];		/* one per tag */
 };
 
@@ -253,7 +280,9 @@ struct zublk_dev {
 						 * at ADD_DEV */
 	struct zublk_params params;	/* protected by mutex */
 	struct mutex mutex;		/* control commands: start/stop, params */
-	struct mutex abort_mutex;	/* serialises zublk_abort_dev() */
+	struct mutex abort_mutex;	/* serialises zublk_abort_dev(); the
+					 * tag set's queues (START_DEV adds
+					 * the disk's under it) */
 	struct mutex fetch_mutex;	/* FETCH bookkeeping: q->task, q->ring,
 					 * q->nr_fetched, io->fetched,
 					 * nr_queues_ready; taken under the
@@ -303,6 +332,21 @@ static inline size_t zublk_descs_stride(void)
 	return zublk_descs_size(UBLK_MAX_QUEUE_DEPTH);
 }
 
+/*
+ * Task work of @cmd runs where the command must not execute: on a task
+ * that did not submit it, or on a dying one.  6.12's io_uring_cmd_work()
+ * sets IO_URING_F_TASK_DEAD when current is exiting (PF_EXITING) or is
+ * io_uring's fallback kworker (PF_KTHREAD: the submitter is gone, or a
+ * DEFER_TASKRUN ring is torn down); there current->mm may be NULL.  The
+ * one place a port to a kernel that says it otherwise changes.
+ */
+static inline bool zublk_tw_dead(struct io_uring_cmd *cmd,
+				 unsigned int issue_flags)
+{
+	return unlikely((issue_flags & IO_URING_F_TASK_DEAD) || !current->mm ||
+			io_uring_cmd_get_task(cmd) != current);
+}
+
 static inline struct zublk_cmd_pdu *zublk_pdu(struct io_uring_cmd *cmd)
 {
 	return io_uring_cmd_to_pdu(cmd, struct zublk_cmd_pdu);
@@ -337,6 +381,7 @@ int zublk_init_tag_set(struct zublk_dev *dev);
 int zublk_start_disk(struct zublk_dev *dev);
 void zublk_stop_disk(struct zublk_dev *dev);
 void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags);
+void zublk_fail_pending(struct zublk_queue *q);
 void zublk_put_req(struct zublk_queue *q, struct zublk_io *io,
 		   struct request *rq);
 

@@ -34,6 +34,17 @@
  *       N rounds of STOP_DEV racing START_DEV and the FETCHes (submitted
  *       with IOSQE_ASYNC with "async"); every command must return and the
  *       device must delete cleanly
+ *   ublk-check deadtw store|pin|plain
+ *       a server exits with an IOSQE_ASYNC REGISTER_STORE / FETCH (PIN_BUF
+ *       or plain) unreaped on a DEFER_TASKRUN ring; the device deletes
+ *   ublk-check startexit N
+ *       N rounds of START_DEV while the server that fetched every tag exits
+ *   ublk-check park QUEUES DEPTH
+ *       a killed server with QUEUES x DEPTH parked commands; prints the
+ *       teardown times
+ *   ublk-check stopfetch N [recover]
+ *       N rounds of STOP_DEV/DEL_DEV racing FETCHes (of a new server after
+ *       START_USER_RECOVERY with "recover"); every FETCH must complete
  *
  * Exit status: 0 all checks passed, 1 a check failed, 2 usage/setup error.
  *
@@ -263,14 +274,15 @@ struct srv {
 
 #define UD_CTRL		(1ULL << 63)
 
-static struct io_uring_sqe *io_prep(struct srv *s, unsigned int op, uint16_t q, uint16_t tag,
-		    int32_t res, uint64_t addr)
+/* An io command on char node @cfd; user_data is the tag. */
+static struct io_uring_sqe *io_sqe(struct io_uring *ring, int cfd, unsigned int op,
+				   uint16_t q, uint16_t tag, int32_t res, uint64_t addr)
 {
-	struct io_uring_sqe *sqe = get_sqe(&s->ring);
+	struct io_uring_sqe *sqe = get_sqe(ring);
 	struct ublksrv_io_cmd *cmd;
 
 	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = s->cfd;
+	sqe->fd = cfd;
 	sqe->cmd_op = op;
 	sqe->user_data = tag;
 	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
@@ -281,17 +293,43 @@ static struct io_uring_sqe *io_prep(struct srv *s, unsigned int op, uint16_t q, 
 	return sqe;
 }
 
+static struct io_uring_sqe *io_prep(struct srv *s, unsigned int op, uint16_t q, uint16_t tag,
+		    int32_t res, uint64_t addr)
+{
+	return io_sqe(&s->ring, s->cfd, op, q, tag, res, addr);
+}
+
+/* Open the char node of device @id (udev may still be creating it). */
+static int cdev_open(int id)
+{
+	char path[64];
+	int fd = -1;
+
+	snprintf(path, sizeof(path), "/dev/%s%d", upstream ? "ublkc" : "zublkc", id);
+	for (int i = 0; i < 50; i++) {
+		fd = open(path, O_RDWR);
+		if (fd >= 0 || errno != ENOENT)
+			break;
+		usleep(100000);
+	}
+	if (fd < 0) {
+		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	return fd;
+}
+
 static uint64_t buf_of(struct srv *s, uint16_t tag)
 {
 	return s->mode == M_USER_COPY ? 0 : (uintptr_t)(s->bufs + (size_t)tag * MAX_IO);
 }
 
-static int srv_setup(struct srv *s, struct ctrl *c, enum mode mode)
+/* Add a device in @mode (plus @extra flags) and open its char node. */
+static int srv_setup_flags(struct srv *s, struct ctrl *c, enum mode mode, uint64_t extra)
 {
-	uint64_t flags = mode == M_USER_COPY ? UBLK_F_USER_COPY :
-			 mode == M_GET_DATA ? UBLK_F_NEED_GET_DATA : 0;
+	uint64_t flags = extra | (mode == M_USER_COPY ? UBLK_F_USER_COPY :
+				  mode == M_GET_DATA ? UBLK_F_NEED_GET_DATA : 0);
 	struct zublk_params p;
-	char path[64];
 	int ret;
 
 	memset(s, 0, sizeof(*s));
@@ -310,17 +348,9 @@ static int srv_setup(struct srv *s, struct ctrl *c, enum mode mode)
 		fprintf(stderr, "SET_PARAMS: %s\n", strerror(-ret));
 		return ret;
 	}
-	snprintf(path, sizeof(path), "/dev/%s%d", upstream ? "ublkc" : "zublkc", s->id);
-	for (int i = 0; i < 50; i++) {
-		s->cfd = open(path, O_RDWR);
-		if (s->cfd >= 0 || errno != ENOENT)
-			break;
-		usleep(100000);
-	}
-	if (s->cfd < 0) {
-		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
+	s->cfd = cdev_open(s->id);
+	if (s->cfd < 0)
+		return s->cfd;
 	s->descs_len = (DEPTH * sizeof(struct ublksrv_io_desc) + 4095) & ~4095UL;
 	s->descs = mmap(NULL, s->descs_len, PROT_READ, MAP_SHARED, s->cfd, 0);
 	if (s->descs == MAP_FAILED) {
@@ -333,6 +363,11 @@ static int srv_setup(struct srv *s, struct ctrl *c, enum mode mode)
 	if (ret < 0 || !s->bufs || !s->store)
 		return ret < 0 ? ret : -ENOMEM;
 	return 0;
+}
+
+static int srv_setup(struct srv *s, struct ctrl *c, enum mode mode)
+{
+	return srv_setup_flags(s, c, mode, 0);
 }
 
 static int srv_fetch_all(struct srv *s)
@@ -1145,9 +1180,344 @@ static int race(long n, bool async)
 	return failures ? 1 : 0;
 }
 
+/* ---- teardown and races (tests/zublk/04x) ----------------------------------- */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ADD_DEV (@queues x @depth, @flags) + SET_PARAMS; the id or -errno. */
+static int add_with_params(struct ctrl *c, uint16_t queues, uint16_t depth, uint64_t flags,
+			   struct ublksrv_ctrl_dev_info *info)
+{
+	struct zublk_params p;
+	int id = add_dev(c, (uint32_t)-1, queues, depth, flags, info);
+	int ret;
+
+	if (id < 0) {
+		fprintf(stderr, "ADD_DEV: %s\n", strerror(-id));
+		return id;
+	}
+	good_params(&p);
+	ret = set_params(c, id, &p);
+	if (ret < 0) {
+		fprintf(stderr, "SET_PARAMS: %s\n", strerror(-ret));
+		del_dev(c, id);
+		return ret;
+	}
+	return id;
+}
+
+/*
+ * Child of deadtw: submit one io command with IOSQE_ASYNC on a
+ * SINGLE_ISSUER|DEFER_TASKRUN ring and exit without ever entering the ring
+ * again, so the command's task work runs from io_uring's fallback kworker.
+ */
+static int deadtw_child(int id, const char *kind)
+{
+	struct io_uring_params prm = {
+		.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+			 IORING_SETUP_DEFER_TASKRUN,
+	};
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	char *buf = aligned_alloc(4096, MAX_IO);
+	int cfd = cdev_open(id);
+
+	if (cfd < 0 || !buf || io_uring_queue_init_params(8, &ring, &prm) < 0)
+		return 2;
+	memset(buf, 1, MAX_IO);
+	sqe = io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, 0, 0, -1, (uintptr_t)buf);
+	if (!strcmp(kind, "store")) {
+		struct zublk_store_reg *r = (struct zublk_store_reg *)sqe->cmd;
+
+		sqe->cmd_op = ZUBLK_U_IO_REGISTER_STORE;
+		r->addr = (uintptr_t)buf;
+		r->len = MAX_IO;
+	}
+	sqe->flags |= IOSQE_ASYNC;
+	if (io_uring_submit(&ring) != 1)
+		return 2;
+	usleep(200000);		/* io-wq hands the command back meanwhile */
+	_exit(0);
+}
+
+/*
+ * deadtw store|pin|plain: the command a dying server punted to io-wq must
+ * complete without running (no pin without an mm, no queue bound to a
+ * kworker); then the device deletes.
+ */
+static int deadtw(const char *kind)
+{
+	uint64_t flags = !strcmp(kind, "store") ? ZUBLK_F_STORE :
+			 !strcmp(kind, "pin") ? ZUBLK_F_PIN_BUF : 0;
+	struct ctrl c;
+	int id, st;
+	pid_t pid;
+
+	if (strcmp(kind, "store") && strcmp(kind, "pin") && strcmp(kind, "plain")) {
+		fprintf(stderr, "deadtw: kind must be store, pin or plain, not '%s'\n", kind);
+		return 2;
+	}
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	for (int round = 0; round < 4 && !failures; round++) {
+		id = add_with_params(&c, 1, DEPTH, flags, NULL);
+		if (id < 0)
+			return 2;
+		pid = fork();
+		if (pid == 0)
+			_exit(deadtw_child(id, kind));
+		waitpid(pid, &st, 0);
+		check("server exited with its command unreaped",
+		      WIFEXITED(st) ? WEXITSTATUS(st) : 100, 0);
+		check("DEL_DEV after the server died", del_dev(&c, id), 0);
+	}
+	ctrl_close(&c);
+	return failures ? 1 : 0;
+}
+
+/* Child of startexit: fetch every tag of device @id, say so, exit. */
+static int startexit_child(int id, int go)
+{
+	struct io_uring ring;
+	char *bufs = aligned_alloc(4096, DEPTH * MAX_IO);
+	int cfd = cdev_open(id);
+
+	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
+		return 2;
+	for (uint16_t t = 0; t < DEPTH; t++)
+		io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, 0, t, -1,
+		       (uintptr_t)(bufs + (size_t)t * MAX_IO));
+	if (io_uring_submit(&ring) != DEPTH || write(go, "f", 1) != 1)
+		return 2;
+	_exit(0);
+}
+
+/*
+ * startexit N: N rounds of a server that fetches every tag and exits at
+ * once while START_DEV adds the disk; START_DEV succeeds or says -ENODEV,
+ * the device deletes (the kernel log shows any unbalanced quiesce).
+ */
+static int startexit(long n)
+{
+	unsigned int seed = (unsigned int)getpid();
+	long started = 0;
+	struct ctrl c;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	for (long i = 0; i < n && !failures; i++) {
+		int id = add_with_params(&c, 1, DEPTH, 0, NULL);
+		int go[2], ret;
+		pid_t pid;
+		char b;
+
+		if (id < 0 || pipe(go))
+			return 2;
+		pid = fork();
+		if (pid == 0)
+			_exit(startexit_child(id, go[1]));
+		if (read(go[0], &b, 1) != 1) {
+			check("server fetched every tag", -1, 0);
+			break;
+		}
+		usleep(rand_r(&seed) % 2000);
+		ret = ctrl_cmd(&c, UBLK_U_CMD_START_DEV, (uint32_t)id, NULL, 0, getpid());
+		if (ret != 0 && ret != -ENODEV)
+			check("START_DEV as the server exits", ret, 0);
+		started += ret == 0;
+		waitpid(pid, NULL, 0);
+		close(go[0]);
+		close(go[1]);
+		ret = del_dev(&c, (uint32_t)id);
+		if (ret)
+			check("DEL_DEV after the server exited", ret, 0);
+	}
+	ctrl_close(&c);
+	if (!failures)
+		printf("ok   %ld rounds of START_DEV as the server exits (%ld started)\n", n,
+		       started);
+	return failures ? 1 : 0;
+}
+
+/* Child of park: one task and ring parks every tag of every queue. */
+static int park_child(int id, unsigned int queues, unsigned int depth, int go)
+{
+	unsigned int n = queues * depth, entries = 1;
+	struct io_uring ring;
+	int cfd = cdev_open(id);
+
+	while (entries < n)
+		entries <<= 1;
+	if (cfd < 0 || io_uring_queue_init(entries, &ring, IORING_SETUP_SQE128) < 0)
+		return 2;
+	for (unsigned int q = 0; q < queues; q++)
+		for (unsigned int t = 0; t < depth; t++)
+			io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, (uint16_t)q, (uint16_t)t, -1, 0);
+	if (io_uring_submit(&ring) != (int)n || write(go, "p", 1) != 1)
+		return 2;
+	pause();
+	return 0;
+}
+
+/*
+ * park Q D: a server parks Q x D commands (USER_COPY: no buffers) and is
+ * killed; prints how long its exit and the delete (DEL_DEV returns once
+ * the char node is released) take.  Measures; asserts only that it works.
+ */
+static int park(long queues, long depth)
+{
+	struct ublksrv_ctrl_dev_info info;
+	double t0, t1, t2;
+	struct ctrl c;
+	int id, go[2], ret;
+	pid_t pid;
+	char b;
+
+	if (queues < 1 || queues > 64 || depth < 1 || depth > 4096) {
+		fprintf(stderr, "park: queues 1-64, depth 1-4096\n");
+		return 2;
+	}
+	if (ctrl_open(&c, true) < 0 || pipe(go))
+		return 2;
+	id = add_with_params(&c, (uint16_t)queues, (uint16_t)depth, UBLK_F_USER_COPY, &info);
+	if (id < 0)
+		return 2;
+	pid = fork();
+	if (pid == 0)
+		_exit(park_child(id, info.nr_hw_queues, info.queue_depth, go[1]));
+	if (read(go[0], &b, 1) != 1) {
+		check("server parked every tag", -1, 0);
+		kill(pid, SIGKILL);
+	}
+	t0 = now_ms();
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	t1 = now_ms();
+	ret = del_dev(&c, (uint32_t)id);
+	t2 = now_ms();
+	check("DEL_DEV after SIGKILL", ret, 0);
+	printf("parked %u x %u: SIGKILL to exit %.1f ms, to DEL_DEV done %.1f ms\n",
+	       info.nr_hw_queues, info.queue_depth, t1 - t0, t2 - t0);
+	ctrl_close(&c);
+	return failures ? 1 : 0;
+}
+
+/*
+ * FETCH tags [0, @depth) of queue 0 one submission at a time while
+ * @stop (STOP_DEV or DEL_DEV, from its own thread) runs; every FETCH must
+ * complete (within 10 s: a lost completion is a hang).  Closes @cfd.
+ */
+static void fetch_vs_stop(struct race_cmd *stop, int cfd, uint16_t depth, const char *buf,
+			  bool del)
+{
+	struct __kernel_timespec ts = { .tv_sec = 10 };
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	pthread_t th;
+	int done = 0;
+
+	if (io_uring_queue_init(depth, &ring, IORING_SETUP_SQE128) < 0) {
+		check("io_uring_queue_init", -1, 0);
+		return;
+	}
+	pthread_create(&th, NULL, race_ctrl, stop);
+	for (uint16_t t = 0; t < depth; t++) {
+		io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, 0, t, -1,
+		       (uintptr_t)(buf + (size_t)t * 4096));
+		io_uring_submit(&ring);
+	}
+	while (done < depth && io_uring_wait_cqe_timeout(&ring, &cqe, &ts) == 0) {
+		io_uring_cqe_seen(&ring, cqe);
+		done++;
+	}
+	if (done < depth)
+		check("FETCHes completed by STOP_DEV/DEL_DEV", done, depth);
+	io_uring_queue_exit(&ring);
+	close(cfd);
+	pthread_join(th, NULL);
+	if (stop->res != 0 && !(del && stop->res == -ENODEV))
+		check(del ? "DEL_DEV racing FETCH" : "STOP_DEV racing FETCH", stop->res, 0);
+}
+
+/* A served recovery device whose server went away (QUIESCED): its id. */
+static int quiesced_dev(struct ctrl *c)
+{
+	struct srv s;
+	int id, ret = -EBUSY;
+
+	if (srv_setup_flags(&s, c, M_COPY, UBLK_F_USER_RECOVERY))
+		return -1;
+	srv_fetch_all(&s);
+	if (srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid())) {
+		check("START_DEV of the recovery device", -1, 0);
+		return -1;
+	}
+	id = s.id;
+	io_uring_queue_exit(&s.ring);
+	munmap(s.descs, s.descs_len);
+	close(s.cfd);
+	free(s.bufs);
+	free(s.store);
+	/* -EBUSY until the char node is released */
+	for (int i = 0; i < 100 && ret == -EBUSY; i++) {
+		ret = ctrl_cmd(c, UBLK_U_CMD_START_USER_RECOVERY, (uint32_t)id, NULL, 0, 0);
+		if (ret == -EBUSY)
+			usleep(50000);
+	}
+	if (ret)
+		check("START_USER_RECOVERY", ret, 0);
+	return ret ? -1 : id;
+}
+
+/*
+ * stopfetch N [recover]: N rounds of STOP_DEV or DEL_DEV (alternating)
+ * racing the FETCHes of a fresh device, or of a recovery device's new
+ * server after START_USER_RECOVERY (old commands were freed).  Every
+ * FETCH must complete and the device must delete.
+ */
+static int stopfetch(long n, bool recover)
+{
+	unsigned int seed = (unsigned int)getpid();
+	uint16_t depth = recover ? DEPTH : 64;
+	char *buf = aligned_alloc(4096, 64 * 4096);
+	struct ctrl c;
+
+	if (!buf || ctrl_open(&c, true) < 0)
+		return 2;
+	for (long i = 0; i < n && !failures; i++) {
+		bool del = i & 1;
+		struct race_cmd stop = {
+			.op = del ? UBLK_U_CMD_DEL_DEV : UBLK_U_CMD_STOP_DEV,
+			.delay_us = (int)(rand_r(&seed) % 1500),
+		};
+		int cfd;
+
+		stop.id = recover ? quiesced_dev(&c) : add_with_params(&c, 1, depth, 0, NULL);
+		if (stop.id < 0)
+			return 2;
+		cfd = cdev_open(stop.id);
+		if (cfd < 0)
+			return 2;
+		fetch_vs_stop(&stop, cfd, depth, buf, del);
+		if (!del && del_dev(&c, (uint32_t)stop.id))
+			check("DEL_DEV after the race", -1, 0);
+	}
+	ctrl_close(&c);
+	if (!failures)
+		printf("ok   %ld rounds of STOP_DEV/DEL_DEV racing FETCH%s\n", n,
+		       recover ? " after recovery" : "");
+	return failures ? 1 : 0;
+}
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async]\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async] | deadtw store|pin|plain | startexit N | park QUEUES DEPTH | stopfetch N [recover]\n");
 	return 2;
 }
 
@@ -1183,6 +1553,15 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[i], "race") && i + 1 < argc)
 		return race(strtol(argv[i + 1], NULL, 0),
 			    i + 2 < argc && !strcmp(argv[i + 2], "async"));
+	if (!strcmp(argv[i], "deadtw") && i + 1 < argc)
+		return deadtw(argv[i + 1]);
+	if (!strcmp(argv[i], "startexit") && i + 1 < argc)
+		return startexit(strtol(argv[i + 1], NULL, 0));
+	if (!strcmp(argv[i], "park") && i + 2 < argc)
+		return park(strtol(argv[i + 1], NULL, 0), strtol(argv[i + 2], NULL, 0));
+	if (!strcmp(argv[i], "stopfetch") && i + 1 < argc)
+		return stopfetch(strtol(argv[i + 1], NULL, 0),
+				 i + 2 < argc && !strcmp(argv[i + 2], "recover"));
 	if (!strcmp(argv[i], "cycles") && i + 1 < argc)
 		return cycles(strtol(argv[i + 1], NULL, 0));
 	if (!strcmp(argv[i], "data")) {

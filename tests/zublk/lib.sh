@@ -69,3 +69,10 @@ zu_exited() {
 	read -r _pid _comm st _ <"/proc/$1/stat" || return 0
 	[[ $st == Z ]]
 }
+
+# zu_kernel_clean WHAT: the kernel log since the test began has no report.
+zu_kernel_clean() {
+	local bad
+	bad=$(dmesg | grep -E "$DMESG_BAD" | head -n 3)
+	[[ -z $bad ]] || fail "$1: kernel reported: $bad"
+}
