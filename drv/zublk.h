@@ -105,9 +105,10 @@ struct class *zublk_get_class(void);
  * Long-term pins (pin.c) are not part of the state word.  io->pbuf
  * (ZUBLK_F_PIN_BUF) and dev->store (ZUBLK_F_STORE) are used and replaced
  * only by the server task (FETCH pins before parking; COMMIT_AND_FETCH
- * with a new address pins the new buffer before claiming the request and
- * drops the old one after its data is copied; task work and NEED_GET_DATA
- * copy through it) and dropped only by char node release and device free,
+ * with a new address pins the new buffer before claiming the request,
+ * makes it io->pbuf, copies the read's data from it (the commit's address
+ * holds the commit's data, as upstream) and drops the old one after; task
+ * work and NEED_GET_DATA copy through it) and dropped only by char node release and device free,
  * when no command exists any more (each holds a file reference).  Cancel,
  * abort and STOP never touch them, so a copy in progress cannot lose its
  * pages.

@@ -37,6 +37,12 @@
  * pin moves when a COMMIT_AND_FETCH_REQ names a different address, and is
  * dropped when the char node is released.
  *
+ * As without the flag (and as upstream), a COMMIT_AND_FETCH_REQ's addr is
+ * the buffer holding that commit's data (a read's) and the buffer for the
+ * tag's next request: the driver pins it, copies the read from it, then
+ * drops the old pin.  With UBLK_F_NEED_GET_DATA, FETCH (and a commit of
+ * anything but a read) may pass addr 0: nothing is pinned for it.
+ *
  * Consequence a server must know: the driver keeps using the pages it
  * pinned.  A server that unmaps the buffer and maps new memory at the same
  * address without naming a new address is reading and writing pages the
