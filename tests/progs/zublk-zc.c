@@ -30,6 +30,11 @@
  *                    but reads with addr 0: a buffer is named only where it
  *                    holds data
  *         --fill     the disk starts with the pattern below, not zeros
+ *       A FETCH that fails at once (its buffer cannot be pinned) is a
+ *       setup error: "FETCH tag N: <errno text>", exit 2, the device left
+ *       for "del".  At exit, after closing its ring and char node, the
+ *       server waits (up to 10 s) for its VmPin to drop to 0 and prints
+ *       "VmPin after release: N kB" to stderr.
  *       Exit: 0, or 1 when the remap check saw driver data in the new
  *       mapping, 2 on setup errors.
  *   zublk-zc pattern BYTES
@@ -407,6 +412,54 @@ static int serve(struct zs *s, int *ctrl_res)
 	return 0;
 }
 
+/* VmPin of this process in kB, or -1. */
+static long vmpin_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * The driver drops its pins when the char node is released, which may
+ * happen after close() in io_uring's ring exit work: wait for VmPin 0.
+ */
+static void report_vmpin(void)
+{
+	long kb = vmpin_kb();
+
+	for (int i = 0; i < 100 && kb != 0; i++) {
+		usleep(100000);
+		kb = vmpin_kb();
+	}
+	fprintf(stderr, "zublk-zc: VmPin after release: %ld kB\n", kb);
+}
+
+/* After submitting the FETCHes: did one fail at once?  0 or its errno. */
+static int fetch_failed(struct zs *s)
+{
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_submit(&s->ring);
+
+	if (ret < 0)
+		return ret;
+	if (io_uring_peek_cqe(&s->ring, &cqe))
+		return 0;
+	ret = cqe->res;
+	fprintf(stderr, "zublk-zc: FETCH tag %llu: %s\n",
+		(unsigned long long)cqe->user_data, strerror(-ret));
+	io_uring_cqe_seen(&s->ring, cqe);
+	return ret < 0 ? ret : -EPROTO;
+}
+
 static int cmd_serve(struct opts *o)
 {
 	uint64_t flags = (o->pin ? ZUBLK_F_PIN_BUF : 0) |
@@ -443,6 +496,8 @@ static int cmd_serve(struct opts *o)
 		prep_io(&s, UBLK_U_IO_FETCH_REQ, t, -1,
 			o->fetch0 ? 0 : fetch_addr(&s, t));
 	s.inflight = (int)o->depth;
+	if (fetch_failed(&s))
+		return 2;
 	/* START_DEV reads the partition table: serve while it runs */
 	s.ctrl_fd = open(ctrl_path, O_RDWR);
 	if (s.ctrl_fd < 0) {
@@ -463,6 +518,7 @@ static int cmd_serve(struct opts *o)
 	munmap(s.descs, s.descs_len);
 	close(s.cfd);
 	close(s.ctrl_fd);
+	report_vmpin();
 	if (ret < 0)
 		return 2;
 	if (o->remap_after >= 0) {
