@@ -296,6 +296,26 @@ out_unlock:
 	return ret;
 }
 
+/*
+ * A committed read's data, @result bytes in the server's buffer at @addr
+ * (the commit's address, as upstream) -> its pages.  Returns the request's
+ * result.
+ */
+static int zublk_commit_read(struct zublk_queue *q, struct zublk_io *io,
+			     struct request *rq, s32 result, u64 addr)
+{
+	unsigned int len;
+
+	if (q->user_copy || req_op(rq) != REQ_OP_READ || result <= 0)
+		return result;
+	len = min_t(unsigned int, result, blk_rq_bytes(rq));
+	if (likely(!zublk_copy_from_server(q, io, rq, addr, len)))
+		return len;
+	if (zublk_copy_lost_server(q))
+		return zublk_nosrv_res(q->dev, true);
+	return -EFAULT;
+}
+
 static int zublk_commit(struct zublk_queue *q, struct zublk_io *io,
 			struct io_uring_cmd *cmd, u16 tag, s32 result, u64 addr,
 			unsigned int issue_flags)
@@ -342,25 +362,19 @@ static int zublk_commit(struct zublk_queue *q, struct zublk_io *io,
 		zublk_drop_buf(q, pbuf, true);
 		return -EIOCBQUEUED;
 	}
-
-	if (!q->user_copy && req_op(rq) == REQ_OP_READ && result > 0) {
-		unsigned int len = min_t(unsigned int, result, blk_rq_bytes(rq));
-
-		if (likely(!zublk_copy_from_server(q, io, rq, io->addr, len))) {
-			result = len;
-		} else if (zublk_copy_lost_server(q)) {
-			result = zublk_nosrv_res(q->dev, true);
-		} else {
-			result = -EFAULT;
-		}
-	}
-	io->res = result;
+	/*
+	 * The commit's address holds this commit's data and is the buffer
+	 * for the next request (upstream's rule): move first, then copy.
+	 * Only this task uses io->addr and io->pbuf while the request is
+	 * claimed; the next delivery is task work in this same task.
+	 */
 	io->addr = addr;
-	if (pbuf) {
-		/* the read's data came from the old buffer: now move */
+	if (pbuf)
 		swap(pbuf, io->pbuf);
+	io->res = zublk_commit_read(q, io, rq, result, addr);
+	/* the old buffer, after the copy went through the new one */
+	if (pbuf)
 		zublk_drop_buf(q, pbuf, true);
-	}
 	zublk_put_req(q, io, rq);
 	return -EIOCBQUEUED;
 }

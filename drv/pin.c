@@ -9,6 +9,11 @@
  * back at once, so a 2 MiB hugepage costs one pin and one bio_vec.  The
  * segments are an ordinary bio_vec array, so copies use iov_iter_bvec().
  * Who may use and drop them: see "Long-term pins" in zublk.h.
+ *
+ * Every range is charged before it is pinned, as io_uring charges its
+ * registered buffers (struct zublk_charge): so a server cannot pin more
+ * than its RLIMIT_MEMLOCK allows unless it has CAP_IPC_LOCK, and its pins
+ * show as VmPin.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -16,8 +21,61 @@
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/bvec.h>
+#include <linux/capability.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/user.h>
+#include <linux/sched/signal.h>
 
 #include "zublk.h"
+
+/*
+ * zublk_pin()'s error for "over RLIMIT_MEMLOCK", so its callers can say so
+ * in their log line; the server gets -ENOMEM, as from io_uring.
+ */
+#define ZUBLK_EMEMLOCK	EDQUOT
+
+/*
+ * Charge @npages to the current task (see struct zublk_charge): its user's
+ * locked_vm may not pass RLIMIT_MEMLOCK unless it has CAP_IPC_LOCK (then
+ * the user is not charged at all), and its mm's pinned_vm grows.  Returns
+ * 0 with references to both in @c, or -ZUBLK_EMEMLOCK.
+ */
+static int zublk_charge(struct zublk_charge *c, unsigned long npages)
+{
+	struct user_struct *user = NULL;
+	unsigned long limit, cur;
+
+	if (unlikely(!current->mm))
+		return -EFAULT;
+	if (!ns_capable_noaudit(&init_user_ns, CAP_IPC_LOCK)) {
+		user = current_user();
+		limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+		cur = atomic_long_read(&user->locked_vm);
+		do {
+			if (unlikely(npages > limit || cur > limit - npages))
+				return -ZUBLK_EMEMLOCK;
+		} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur,
+						  cur + npages));
+		get_uid(user);
+	}
+	c->user = user;
+	c->mm = current->mm;
+	mmgrab(c->mm);
+	atomic64_add(npages, &c->mm->pinned_vm);
+	c->pages = npages;
+	return 0;
+}
+
+/* Take back exactly the charge @c, from any task. */
+static void zublk_uncharge(struct zublk_charge *c)
+{
+	if (c->user) {
+		atomic_long_sub(c->pages, &c->user->locked_vm);
+		free_uid(c->user);
+	}
+	atomic64_sub(c->pages, &c->mm->pinned_vm);
+	mmdrop(c->mm);
+}
 
 /* Same folio and the next page of it: one segment. */
 static bool zublk_same_run(struct page *prev, struct page *next)
@@ -75,13 +133,15 @@ static struct zublk_pinned *zublk_fold(struct page **pages,
 
 /*
  * Pin [addr, addr + len) of the current task long term, on @node's memory
- * for the bookkeeping.  Returns the segments or an ERR_PTR (-EFAULT for
- * memory that cannot be pinned long term, or -ENOMEM).
+ * for the bookkeeping, charged to the task (zublk_charge()).  Returns the
+ * segments or an ERR_PTR (-EFAULT for memory that cannot be pinned long
+ * term, -ZUBLK_EMEMLOCK over the memlock limit, or -ENOMEM).
  */
-struct zublk_pinned *zublk_pin(u64 addr, u64 len, int node)
+static struct zublk_pinned *zublk_pin(u64 addr, u64 len, int node)
 {
 	unsigned long base = addr & PAGE_MASK;
 	unsigned long npages, done = 0;
+	struct zublk_charge charge;
 	struct zublk_pinned *p;
 	struct page **pages;
 	int ret;
@@ -94,10 +154,16 @@ struct zublk_pinned *zublk_pin(u64 addr, u64 len, int node)
 	/* more than the machine's memory can never be pinned: say so early */
 	if (unlikely(npages > totalram_pages()))
 		return ERR_PTR(-ENOMEM);
+	/* before pinning what may be gigabytes */
+	ret = zublk_charge(&charge, npages);
+	if (ret)
+		return ERR_PTR(ret);
 	pages = kvmalloc_array(npages, sizeof(*pages),
 			       GFP_KERNEL | __GFP_NOWARN);
-	if (!pages)
+	if (!pages) {
+		zublk_uncharge(&charge);
 		return ERR_PTR(-ENOMEM);
+	}
 	while (done < npages) {
 		ret = pin_user_pages_fast(base + done * PAGE_SIZE, npages - done,
 					  FOLL_WRITE | FOLL_LONGTERM,
@@ -114,11 +180,13 @@ struct zublk_pinned *zublk_pin(u64 addr, u64 len, int node)
 		goto out_unpin;
 	}
 	kvfree(pages);
+	p->charge = charge;
 	return p;
 
 out_unpin:
 	unpin_user_pages(pages, done);
 	kvfree(pages);
+	zublk_uncharge(&charge);
 	return p;
 }
 
@@ -132,6 +200,7 @@ unsigned int zublk_unpin(struct zublk_pinned *p)
 	/* the driver may have written any of it: dirty, one pin per folio */
 	for (i = 0; i < p->nr; i++)
 		unpin_user_page_range_dirty_lock(p->segs[i].bv_page, 1, true);
+	zublk_uncharge(&p->charge);
 	nr = p->nr;
 	kvfree(p);
 	return nr;
@@ -171,6 +240,12 @@ struct zublk_pinned *zublk_pin_buf(struct zublk_queue *q, u16 tag, u64 addr)
 	u32 len = q->dev->info.max_io_buf_bytes;
 	struct zublk_pinned *p = zublk_pin(addr, len, q->node);
 
+	if (unlikely(PTR_ERR_OR_ZERO(p) == -ZUBLK_EMEMLOCK)) {
+		pr_warn_ratelimited("dev %d q %u tag %u: cannot pin io buffer %#llx+%u: over RLIMIT_MEMLOCK (%lu bytes): %d\n",
+				    q->dev->id, q->q_id, tag, addr, len,
+				    rlimit(RLIMIT_MEMLOCK), -ENOMEM);
+		return ERR_PTR(-ENOMEM);
+	}
 	if (IS_ERR(p)) {
 		pr_warn_ratelimited("dev %d q %u tag %u: cannot pin io buffer %#llx+%u long term: %ld\n",
 				    q->dev->id, q->q_id, tag, addr, len,
@@ -242,6 +317,12 @@ int zublk_register_store(struct zublk_dev *dev, struct io_uring_cmd *cmd)
 	if (ret)
 		return ret;
 	p = zublk_pin(addr, len, q0->node);
+	if (unlikely(PTR_ERR_OR_ZERO(p) == -ZUBLK_EMEMLOCK)) {
+		pr_warn_ratelimited("dev %d: cannot pin store %#llx+%llu: over RLIMIT_MEMLOCK (%lu bytes): %d\n",
+				    dev->id, addr, len, rlimit(RLIMIT_MEMLOCK),
+				    -ENOMEM);
+		return -ENOMEM;
+	}
 	if (IS_ERR(p)) {
 		pr_warn_ratelimited("dev %d: cannot pin store %#llx+%llu long term: %ld\n",
 				    dev->id, addr, len, PTR_ERR(p));

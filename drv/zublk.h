@@ -133,12 +133,14 @@ struct class *zublk_get_class(void);
  * Long-term pins (pin.c) are not part of the state word.  io->pbuf
  * (ZUBLK_F_PIN_BUF) and dev->store (ZUBLK_F_STORE) are used and replaced
  * only by the server task (FETCH pins before parking; COMMIT_AND_FETCH
- * with a new address pins the new buffer before claiming the request and
- * drops the old one after its data is copied; task work and NEED_GET_DATA
- * copy through it) and dropped only by char node release and device free,
+ * with a new address pins the new buffer before claiming the request,
+ * makes it io->pbuf, copies the read's data from it (the commit's address
+ * holds the commit's data, as upstream) and drops the old one after; task
+ * work and NEED_GET_DATA copy through it) and dropped only by char node release and device free,
  * when no command exists any more (each holds a file reference).  Cancel,
  * abort and STOP never touch them, so a copy in progress cannot lose its
- * pages.
+ * pages.  Each is charged to the task that pinned it (struct zublk_charge)
+ * from before the pin until zublk_unpin(), which may run in any task.
  */
 enum {
 	ZIO_ARMED,		/* io->cmd is a parked server command */
@@ -172,6 +174,20 @@ struct zublk_io {
 };
 
 /*
+ * What a long-term pin is charged to (pin.c), as io_uring charges its
+ * registered buffers: the pinning task's user (locked_vm, against its
+ * RLIMIT_MEMLOCK; not charged when the task had CAP_IPC_LOCK) and its mm
+ * (pinned_vm, "VmPin" in /proc/PID/status).  Both are kept referenced so
+ * that whichever task drops the pin (char node release may run in an
+ * io_uring exit work) takes back exactly this charge.  Immutable once set.
+ */
+struct zublk_charge {
+	struct user_struct *user;	/* charged user (get_uid), or NULL */
+	struct mm_struct *mm;		/* charged mm (mmgrab) */
+	unsigned long pages;		/* pages charged to both */
+};
+
+/*
  * A user memory range pinned long term (pin.c), one pin per folio: each
  * segment is a run of pages of one folio, so a 2 MiB hugepage is one
  * segment and one pin.  Immutable once built; freed by zublk_unpin().
@@ -179,6 +195,7 @@ struct zublk_io {
 struct zublk_pinned {
 	u64 addr;			/* user address it was pinned from */
 	u64 len;			/* bytes */
+	struct zublk_charge charge;	/* memlock charge of the range's pages */
 	unsigned int nr;		/* segments = pins held */
 	u64 *start;			/* byte offset of each segment in the range */
 	struct bio_vec segs[];		/* nr entries, then the start array */
@@ -412,7 +429,6 @@ int zublk_store_copy(struct zublk_queue *q, struct request *rq, int result,
 		     u64 off);
 
 /* pin.c */
-struct zublk_pinned *zublk_pin(u64 addr, u64 len, int node);
 unsigned int zublk_unpin(struct zublk_pinned *p);
 void zublk_pinned_iter(const struct zublk_pinned *p, unsigned int dir, u64 off,
 		       size_t len, struct iov_iter *iter);

@@ -85,6 +85,24 @@ struct zublk_params {
  * pin moves when a COMMIT_AND_FETCH_REQ names a different address, and is
  * dropped when the char node is released.
  *
+ * As without the flag (and as upstream), a COMMIT_AND_FETCH_REQ's addr is
+ * the buffer holding that commit's data (a read's) and the buffer for the
+ * tag's next request: the driver pins it, copies the read from it, then
+ * drops the old pin.  With UBLK_F_NEED_GET_DATA, FETCH (and a commit of
+ * anything but a read) may pass addr 0: nothing is pinned for it.
+ *
+ * Memory limit (also for ZUBLK_F_STORE): long-term pins are charged like
+ * io_uring's registered buffers, every page of the range: to the pinning
+ * task's mm (VmPin in /proc/PID/status) and, unless the task has
+ * CAP_IPC_LOCK, to its user's locked memory against its RLIMIT_MEMLOCK,
+ * shared with its other charges (io_uring's registered buffers).  The
+ * charge lasts as long as the pin, whichever task drops it.  A pin that
+ * would pass the limit fails its command (FETCH_REQ, COMMIT_AND_FETCH_REQ,
+ * REGISTER_STORE) with -ENOMEM and nothing pinned; the driver logs one
+ * line naming the device (queue, tag) and the limit.  Moving a buffer
+ * pins the new one before dropping the old: a server that moves buffers
+ * needs room for one more buffer than it holds.
+ *
  * Consequence a server must know: the driver keeps using the pages it
  * pinned.  A server that unmaps the buffer and maps new memory at the same
  * address without naming a new address is reading and writing pages the
@@ -134,7 +152,8 @@ struct zublk_params {
  * uring_cmd on the char node (it fits the SQE's command area, so no
  * SQE128 is needed).  addr and len must be page aligned; len > 0.
  * Completes with 0, -EINVAL (alignment, flag not granted), -EBUSY
- * (already registered, or a tag already fetched) or the pin's errno.
+ * (already registered, or a tag already fetched) or the pin's errno
+ * (-ENOMEM past RLIMIT_MEMLOCK, see "Memory limit" above).
  */
 struct zublk_store_reg {
 	__u64	addr;		/* user address of the region */

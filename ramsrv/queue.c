@@ -145,8 +145,8 @@ static void *queue_thread(void *arg)
 	/* a FETCH_REQ the driver refused completes at once: look for one */
 	if (io_uring_peek_cqe(&ring, &cqe) == 0 && cqe->res < 0) {
 		ret = cqe->res;
-		rs_err("%s tag %u: FETCH_REQ: %s", who, rs_ud_tag(cqe->user_data),
-		       strerror(-ret));
+		rs_err("%s tag %u: FETCH_REQ: %s%s", who, rs_ud_tag(cqe->user_data),
+		       strerror(-ret), d->pin ? rs_memlock_hint(ret) : "");
 		goto fail_ring;
 	}
 	q->setup_ret = 0;
@@ -346,8 +346,8 @@ int rs_store_register(struct rs_dev *d)
 	}
 	io_uring_queue_exit(&ring);
 	if (ret < 0)
-		rs_err("dev %d: ZUBLK_U_IO_REGISTER_STORE of %llu bytes at %p: %s",
+		rs_err("dev %d: ZUBLK_U_IO_REGISTER_STORE of %llu bytes at %p: %s%s",
 		       d->info.dev_id, (unsigned long long)reg.len, d->store,
-		       strerror(-ret));
+		       strerror(-ret), rs_memlock_hint(ret));
 	return ret < 0 ? ret : 0;
 }

@@ -155,6 +155,7 @@ static inline unsigned int rs_ud_op(uint64_t ud) { return (ud >> 16) & 0xffU; }
 extern char rs_last_err[256];
 extern bool rs_quiet;
 void rs_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *rs_memlock_hint(int err);
 void rs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- shared state file (/run/ramsrv/<ctrl name>/<id>/state) ---- */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "ramsrv.h"
 
 char rs_last_err[256];
@@ -31,6 +32,26 @@ void rs_warn(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/*
+ * Tail for the message of a pin that failed with @err: zublk charges what
+ * it pins long term to RLIMIT_MEMLOCK (unless CAP_IPC_LOCK) and fails
+ * with ENOMEM over it, so name the limit then; "" otherwise.
+ */
+const char *rs_memlock_hint(int err)
+{
+	static __thread char hint[160];
+	struct rlimit rl;
+
+	if (err != -ENOMEM || getrlimit(RLIMIT_MEMLOCK, &rl))
+		return "";
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return " (RLIMIT_MEMLOCK is unlimited: out of memory)";
+	snprintf(hint, sizeof(hint),
+		 " (over RLIMIT_MEMLOCK? %llu KiB here: raise it, ulimit -l, or grant CAP_IPC_LOCK)",
+		 (unsigned long long)rl.rlim_cur >> 10);
+	return hint;
 }
 
 /* "4096", "64K", "1M", "2G", "1T", "512k", "1GiB" -> bytes */

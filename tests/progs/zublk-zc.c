@@ -6,7 +6,7 @@
  *
  *   zublk-zc [--ctrl PATH] serve [--pin] [--store | --none] [--huge]
  *            [--depth N] [--buf BYTES] [--size BYTES] [--remap-after N]
- *            [--oob] [--move] [--get-data]
+ *            [--oob] [--move] [--get-data] [--fetch0] [--fill]
  *       add a RAM device and serve it; prints the device id once START_DEV
  *       returned, exits when the device is stopped or deleted.
  *         --pin      ask ZUBLK_F_PIN_BUF (classic FETCH buffers)
@@ -21,11 +21,25 @@
  *                    on every write is checked not to have reached it
  *         --oob      (--store) commit reads with an offset past the store
  *         --move     each tag has two buffers; every commit names the other
- *                    one (so PIN_BUF re-pins on every request)
+ *                    one (so PIN_BUF re-pins on every request) and a read's
+ *                    data is put there (the commit's address holds the
+ *                    commit's data)
  *         --get-data UBLK_F_NEED_GET_DATA: writes come without data, the
  *                    server fetches it into the tag's buffer
+ *         --fetch0   (--get-data) FETCH with addr 0, and commit everything
+ *                    but reads with addr 0: a buffer is named only where it
+ *                    holds data
+ *         --fill     the disk starts with the pattern below, not zeros
+ *       A FETCH that fails at once (its buffer cannot be pinned) is a
+ *       setup error: "FETCH tag N: <errno text>", exit 2, the device left
+ *       for "del".  At exit, after closing its ring and char node, the
+ *       server waits (up to 10 s) for its VmPin to drop to 0 and prints
+ *       "VmPin after release: N kB" to stderr.
  *       Exit: 0, or 1 when the remap check saw driver data in the new
  *       mapping, 2 on setup errors.
+ *   zublk-zc pattern BYTES
+ *       write the --fill pattern of the first BYTES to stdout: each 8-byte
+ *       word holds its own byte offset plus 1 (host byte order)
  *   zublk-zc [--ctrl PATH] del ID
  *       DEL_DEV
  *   zublk-zc [--ctrl PATH] badinput
@@ -53,7 +67,7 @@ static const char *ctrl_path = "/dev/zublk-control";
 static int failures;
 
 struct opts {
-	bool pin, store, none, huge, oob, move, get_data;
+	bool pin, store, none, huge, oob, move, get_data, fetch0, fill;
 	unsigned int depth;
 	unsigned int buf;		/* max_io_buf_bytes */
 	uint64_t size;			/* device bytes */
@@ -294,6 +308,13 @@ static uint64_t fetch_addr(struct zs *s, uint16_t tag)
 	return s->o.store || s->o.none ? 0 : (uintptr_t)buf_of(s, tag);
 }
 
+/* The --fill pattern of [off, off + len), both multiples of 8. */
+static void fill_pattern(uint64_t *p, uint64_t off, size_t len)
+{
+	for (size_t i = 0; i < len / 8; i++)
+		p[i] = off + i * 8 + 1;
+}
+
 /* Replace the io buffers by fresh memory at the same address. */
 static int remap(struct zs *s)
 {
@@ -321,9 +342,12 @@ static int handle(struct zs *s, uint16_t tag, uint64_t *addr)
 	uint64_t off = d->start_sector << 9;
 	size_t len = (size_t)d->nr_sectors << 9;
 	unsigned int op = ublksrv_get_op(d);
-	char *buf = buf_of(s, tag);
+	char *buf = buf_of(s, tag);	/* a write's data, where the driver put it */
 
-	*addr = fetch_addr(s, tag);
+	/* --move: the commit names the other buffer, which gets a read's data */
+	if (s->o.move)
+		s->slot[tag] ^= 1;
+	*addr = s->o.fetch0 && op != UBLK_IO_OP_READ ? 0 : fetch_addr(s, tag);
 	if (op != UBLK_IO_OP_READ && op != UBLK_IO_OP_WRITE)
 		return 0;
 	if (off + len > s->o.size || len > s->o.buf)
@@ -339,7 +363,7 @@ static int handle(struct zs *s, uint16_t tag, uint64_t *addr)
 			s->remap_bad += remap_touched(buf, len);
 		}
 	} else if (op == UBLK_IO_OP_READ) {
-		memcpy(buf, s->ram + off, len);
+		memcpy(buf_of(s, tag), s->ram + off, len);
 	} else {
 		memcpy(s->ram + off, buf, len);
 	}
@@ -378,10 +402,6 @@ static int serve(struct zs *s, int *ctrl_res)
 				continue;
 			}
 			res = handle(s, (uint16_t)ud, &addr);
-			if (s->o.move) {
-				s->slot[ud] ^= 1;
-				addr = fetch_addr(s, (uint16_t)ud);
-			}
 			prep_io(s, UBLK_U_IO_COMMIT_AND_FETCH_REQ, (uint16_t)ud, res, addr);
 			if (++s->served == s->o.remap_after && remap(s)) {
 				fprintf(stderr, "zublk-zc: remap: %s\n", strerror(errno));
@@ -390,6 +410,54 @@ static int serve(struct zs *s, int *ctrl_res)
 		}
 	}
 	return 0;
+}
+
+/* VmPin of this process in kB, or -1. */
+static long vmpin_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * The driver drops its pins when the char node is released, which may
+ * happen after close() in io_uring's ring exit work: wait for VmPin 0.
+ */
+static void report_vmpin(void)
+{
+	long kb = vmpin_kb();
+
+	for (int i = 0; i < 100 && kb != 0; i++) {
+		usleep(100000);
+		kb = vmpin_kb();
+	}
+	fprintf(stderr, "zublk-zc: VmPin after release: %ld kB\n", kb);
+}
+
+/* After submitting the FETCHes: did one fail at once?  0 or its errno. */
+static int fetch_failed(struct zs *s)
+{
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_submit(&s->ring);
+
+	if (ret < 0)
+		return ret;
+	if (io_uring_peek_cqe(&s->ring, &cqe))
+		return 0;
+	ret = cqe->res;
+	fprintf(stderr, "zublk-zc: FETCH tag %llu: %s\n",
+		(unsigned long long)cqe->user_data, strerror(-ret));
+	io_uring_cqe_seen(&s->ring, cqe);
+	return ret < 0 ? ret : -EPROTO;
 }
 
 static int cmd_serve(struct opts *o)
@@ -411,7 +479,10 @@ static int cmd_serve(struct opts *o)
 		return 2;
 	}
 	memset(s.bufs, 0, s.bufs_len);
-	memset(s.ram, 0, o->size);
+	if (o->fill)
+		fill_pattern((uint64_t *)s.ram, 0, o->size);
+	else
+		memset(s.ram, 0, o->size);
 	if (zs_open(&s, flags) < 0)
 		return 2;
 	if (o->store) {
@@ -422,8 +493,11 @@ static int cmd_serve(struct opts *o)
 		}
 	}
 	for (uint16_t t = 0; t < o->depth; t++)
-		prep_io(&s, UBLK_U_IO_FETCH_REQ, t, -1, fetch_addr(&s, t));
+		prep_io(&s, UBLK_U_IO_FETCH_REQ, t, -1,
+			o->fetch0 ? 0 : fetch_addr(&s, t));
 	s.inflight = (int)o->depth;
+	if (fetch_failed(&s))
+		return 2;
 	/* START_DEV reads the partition table: serve while it runs */
 	s.ctrl_fd = open(ctrl_path, O_RDWR);
 	if (s.ctrl_fd < 0) {
@@ -444,6 +518,7 @@ static int cmd_serve(struct opts *o)
 	munmap(s.descs, s.descs_len);
 	close(s.cfd);
 	close(s.ctrl_fd);
+	report_vmpin();
 	if (ret < 0)
 		return 2;
 	if (o->remap_after >= 0) {
@@ -544,8 +619,29 @@ static int cmd_badinput(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: zublk-zc [--ctrl PATH] serve [--pin] [--store|--none] [--huge] [--depth N] [--buf BYTES] [--size BYTES] [--remap-after N] [--oob] [--move] [--get-data] | del ID | badinput\n");
+	fprintf(stderr, "usage: zublk-zc [--ctrl PATH] serve [--pin] [--store|--none] [--huge] [--depth N] [--buf BYTES] [--size BYTES] [--remap-after N] [--oob] [--move] [--get-data] [--fetch0] [--fill] | pattern BYTES | del ID | badinput\n");
 	return 2;
+}
+
+/* The --fill pattern of the first @arg bytes to stdout. */
+static int cmd_pattern(const char *arg)
+{
+	uint64_t chunk[512], len, off;
+	char *end;
+
+	len = strtoull(arg, &end, 0);
+	if (*end || len % 8) {
+		fprintf(stderr, "zublk-zc: pattern wants a byte count, a multiple of 8, not '%s'\n", arg);
+		return 2;
+	}
+	for (off = 0; off < len; off += sizeof(chunk)) {
+		size_t n = len - off < sizeof(chunk) ? len - off : sizeof(chunk);
+
+		fill_pattern(chunk, off, n);
+		if (fwrite(chunk, 1, n, stdout) != n)
+			return 2;
+	}
+	return fflush(stdout) ? 2 : 0;
 }
 
 static bool num_arg(int argc, char **argv, int *i, const char *name, uint64_t *v)
@@ -579,6 +675,8 @@ int main(int argc, char **argv)
 		alarm(120);
 		return cmd_badinput();
 	}
+	if (!strcmp(argv[i], "pattern") && i + 1 < argc)
+		return cmd_pattern(argv[i + 1]);
 	if (!strcmp(argv[i], "del") && i + 1 < argc) {
 		int ret = ctrl_once(UBLK_U_CMD_DEL_DEV, (uint32_t)atoi(argv[i + 1]), NULL, 0);
 
@@ -603,6 +701,10 @@ int main(int argc, char **argv)
 			o.move = true;
 		else if (!strcmp(argv[i], "--get-data"))
 			o.get_data = true;
+		else if (!strcmp(argv[i], "--fetch0"))
+			o.fetch0 = true;
+		else if (!strcmp(argv[i], "--fill"))
+			o.fill = true;
 		else if (num_arg(argc, argv, &i, "--depth", &v))
 			o.depth = (unsigned int)v;
 		else if (num_arg(argc, argv, &i, "--buf", &v))
@@ -617,7 +719,8 @@ int main(int argc, char **argv)
 	if (!o.depth || o.depth > 64 || o.buf < 4096 || o.buf % 4096 ||
 	    !o.size || o.size % HUGE_SZ || (o.store && o.none) ||
 	    (o.oob && !o.store) || ((o.move || o.get_data) && (o.store || o.none)) ||
-	    (o.remap_after >= 0 && (o.store || o.none || o.move))) {
+	    (o.remap_after >= 0 && (o.store || o.none || o.move)) ||
+	    (o.fetch0 && !o.get_data)) {
 		fprintf(stderr, "zublk-zc: bad option combination or value (size must be a multiple of 2 MiB)\n");
 		return 2;
 	}
