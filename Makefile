@@ -15,7 +15,9 @@
 # KDIR selects the kernel tree the module is built against (default: the
 # running kernel's build tree if it exists, else the installed
 # bookworm-backports headers).  'make test' and 'make demo' always build
-# against the test kernel, since that is what they boot.
+# against the test kernel, since that is what they boot.  'make KVER=7.3'
+# builds it for Debian's 7.3.4 in a trixie build root (scripts/buildroot)
+# instead.
 
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell scripts/test-kernel kdir 2>/dev/null))
@@ -41,8 +43,14 @@ deps:
 # Build without the deps check (for repeated builds).
 build: module userspace
 
+# KVER=7.3 builds the module in a debootstrapped trixie build root with
+# Debian's 7.3.4 headers (scripts/buildroot creates it on first use).
 module:
+ifneq ($(KVER),)
+	scripts/buildroot $(KVER) drv W=1
+else
 	$(MAKE) -C drv KDIR="$(KDIR)" W=1
+endif
 
 userspace:
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv; fi
