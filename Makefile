@@ -9,14 +9,30 @@
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)
 #   make fuzz     fuzz zublk in the guest (DURATION=600 seconds, SEED=...)
 #
+# KERNEL=6.12|7.3|PATH (MODULES=DIR with a bzImage PATH) picks the kernel
+# every target above boots (tests/vm/run --kernel); default 6.12.
+#
 # KDIR selects the kernel tree the module is built against (default: the
 # running kernel's build tree if it exists, else the installed
 # bookworm-backports headers).  'make test' and 'make demo' always build
-# against the test kernel, since that is what they boot.
+# against the test kernel, since that is what they boot.  'make KVER=7.3'
+# builds it for Debian's 7.3.4 in a trixie build root (scripts/buildroot)
+# instead.
 
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell scripts/test-kernel kdir 2>/dev/null))
-TEST_KDIR = $(shell scripts/test-kernel kdir)
+# The guest kernel for tests/vm/run, tests/run and bench/.  make 4.3's
+# $(shell) does not see exported variables: TK names the choice itself.
+ifneq ($(KERNEL),)
+export ZUBLK_KERNEL := $(if $(findstring /,$(KERNEL)),$(abspath $(KERNEL)),$(KERNEL))
+endif
+ifneq ($(MODULES),)
+export ZUBLK_MODULES := $(abspath $(MODULES))
+endif
+TK = scripts/test-kernel --kernel "$(or $(ZUBLK_KERNEL),6.12)" --modules "$(ZUBLK_MODULES)"
+# The module is built for the booted kernel when it has a kbuild tree, else
+# for 6.12 (and its tests skip on the other kernel).
+TEST_KDIR = $(or $(shell $(TK) kdir 2>/dev/null),$(shell scripts/test-kernel --kernel 6.12 kdir))
 
 all: deps
 	$(MAKE) build KDIR="$(KDIR)"
@@ -27,8 +43,14 @@ deps:
 # Build without the deps check (for repeated builds).
 build: module userspace
 
+# KVER=7.3 builds the module in a debootstrapped trixie build root with
+# Debian's 7.3.4 headers (scripts/buildroot creates it on first use).
 module:
+ifneq ($(KVER),)
+	scripts/buildroot $(KVER) drv W=1
+else
 	$(MAKE) -C drv KDIR="$(KDIR)" W=1
+endif
 
 userspace:
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv; fi

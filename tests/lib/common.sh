@@ -53,6 +53,20 @@ require_file() {
 	done
 }
 
+# require_zublk_ko [RELEASE]: drv/zublk.ko is built, for RELEASE (default:
+# the running kernel).  Under another kernel than the one it was built for
+# the tests that load it skip rather than fail.
+require_zublk_ko() {
+	local rel=${1:-$(uname -r)} vermagic
+	require_file "$ZUBLK_KO" || return 1
+	vermagic=$(modinfo -F vermagic "$ZUBLK_KO" 2>/dev/null)
+	vermagic=${vermagic%% *}
+	[[ $vermagic == "$rel" ]] || {
+		echo "drv/zublk.ko is built for ${vermagic:-an unknown kernel}, not $rel"
+		return 1
+	}
+}
+
 # wait_for TIMEOUT_S CMD...: poll CMD every 0.1 s until it succeeds.
 wait_for() {
 	local timeout=$1 i
@@ -66,7 +80,13 @@ wait_for() {
 
 # Load / unload zublk.ko from the build tree.
 zublk_load() {
+	local why
 	lsmod | grep -q '^zublk ' && return 0
+	# A test without zu_requires still skips under another kernel.
+	if [[ -f $ZUBLK_KO ]] && ! why=$(require_zublk_ko); then
+		echo "SKIP-REASON: $why"
+		exit 77
+	fi
 	insmod "$ZUBLK_KO" "$@" || fail "insmod zublk.ko $*"
 	wait_for 5 test -c /dev/zublk-control || fail "/dev/zublk-control did not appear"
 }

@@ -8,7 +8,7 @@ TEST_TMP=${TEST_TMP:-/tmp}
 rs_requires() {
 	require_file "$RAMSRV" || return 1
 	case $ZUBLK_CTRL in
-	/dev/zublk-control) require_file "$ZUBLK_KO" || return 1 ;;
+	/dev/zublk-control) require_zublk_ko || return 1 ;;
 	*) require_module ublk_drv || return 1 ;;
 	esac
 }

@@ -3,9 +3,9 @@
 
 UBLK_CHECK=$ZUBLK_ROOT/tests/progs/ublk-check
 
-# zu_requires: zublk.ko and the check program are built.
+# zu_requires: zublk.ko (for this kernel) and the check program are built.
 zu_requires() {
-	require_file "$ZUBLK_KO" "$UBLK_CHECK"
+	require_zublk_ko && require_file "$UBLK_CHECK"
 }
 
 # zu_fresh [PARAM...]: (re)load zublk.ko with the given parameters.
