@@ -839,13 +839,29 @@ static void dump_stuck(void)
 	globfree(&g);
 }
 
+/* SIGKILL every worker's process group (each reaped later by pool_reap()). */
+static void pool_kill_all(struct pool *p)
+{
+	for (unsigned long i = 0; i < p->n; i++) {
+		if (p->pids[i] > 0) {
+			kill(-p->pids[i], SIGKILL);
+			kill(p->pids[i], SIGKILL);
+		}
+	}
+}
+
 /*
- * SIGKILL worker @i and its children and reap it.  A worker that does not
- * die within a minute is stuck in the kernel: show where, and end the run.
+ * SIGKILL worker @i and its children and reap it.  A worker may wait, by
+ * design, on another worker's live server (a control command queued behind
+ * a START_DEV whose partition scan that server never answers, say): after
+ * 10 s every worker is killed, so every server is gone.  One that still
+ * does not die within a minute after that is stuck in the kernel: show
+ * where, and end the run.
  */
 static void pool_kill(struct pool *p, unsigned long i)
 {
-	double end = now() + 60;
+	double start = now(), end = start + 70;
+	bool all = false;
 	pid_t pid = p->pids[i];
 
 	if (pid <= 0)
@@ -853,8 +869,12 @@ static void pool_kill(struct pool *p, unsigned long i)
 	kill(-pid, SIGKILL);
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, WNOHANG) == 0) {
+		if (!all && now() > start + 10) {
+			pool_kill_all(p);
+			all = true;
+		}
 		if (now() > end) {
-			fprintf(stderr, "zublk-fuzz: worker %d did not die after SIGKILL (seed %llu)\n",
+			fprintf(stderr, "zublk-fuzz: worker %d did not die within 60 s of SIGKILL to every worker (seed %llu)\n",
 				pid, (unsigned long long)p->seed);
 			dump_stuck();
 			exit(1);
