@@ -808,7 +808,7 @@ int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		return -EPERM;
 
 	/* The SQE is shared with userspace: read each field once. */
-	src = io_uring_sqe_cmd(cmd->sqe);
+	src = zublk_sqe128_cmd(cmd->sqe, struct ublksrv_ctrl_cmd);
 	h.dev_id = READ_ONCE(src->dev_id);
 	h.queue_id = READ_ONCE(src->queue_id);
 	h.len = READ_ONCE(src->len);
