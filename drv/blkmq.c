@@ -133,6 +133,9 @@ static blk_status_t zublk_prep_rq(struct zublk_queue *q, struct request *rq)
 	return BLK_STS_OK;
 }
 
+/* The task-work callback io_uring calls for zublk_deliver_tw(). */
+ZUBLK_TW_CB(zublk_deliver_cb, zublk_deliver_tw)
+
 /*
  * Put the chain @first..@last (newest first) of prepared requests of @q on
  * q->pending.  When the list was empty, nobody is going to drain it yet:
@@ -151,7 +154,7 @@ static void zublk_kick(struct zublk_queue *q, struct request *first_rq,
 		 * the task work: task work queueing is a full barrier.
 		 */
 		set_bit(ZIO_KICK, &io->flags);
-		io_uring_cmd_complete_in_task(io->cmd, zublk_deliver_tw);
+		io_uring_cmd_complete_in_task(io->cmd, zublk_deliver_cb);
 	}
 }
 
@@ -253,13 +256,13 @@ static bool zublk_deliver(struct zublk_queue *q, struct request *rq, bool dead,
 	zublk_stat_own(q, ZST_REQUESTS, 1);
 	if (req_op(rq) == REQ_OP_READ || req_op(rq) == REQ_OP_WRITE)
 		zublk_stat_own(q, ZST_BYTES, blk_rq_bytes(rq));
-	io_uring_cmd_done(cmd, res, 0, issue_flags);
+	zublk_cmd_done(cmd, res, issue_flags);
 	return true;
 
 out_abort:
 	if (cmpxchg(&io->flags, ZIO_F_ARMED | ZIO_F_QUEUED, 0) ==
 	    (ZIO_F_ARMED | ZIO_F_QUEUED))
-		io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT, 0, issue_flags);
+		zublk_cmd_done(cmd, UBLK_IO_RES_ABORT, issue_flags);
 	else
 		clear_bit(ZIO_QUEUED, &io->flags);
 	zublk_end_req(rq, zublk_nosrv_res(q->dev, false));
@@ -267,7 +270,8 @@ out_abort:
 }
 
 /* Task work scheduled by ->queue_rq: deliver every queued request. */
-void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
+void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags,
+		      bool cancel)
 {
 	struct zublk_queue *q = zublk_pdu(cmd)->q;
 	struct zublk_io *own = &q->ios[zublk_pdu(cmd)->tag];
@@ -280,7 +284,7 @@ void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	clear_bit(ZIO_KICK, &own->flags);
 	/* xchg, a full barrier: a kill's DEAD is seen when it took the list */
 	list = llist_reverse_order(llist_del_all(&q->pending));
-	dead = zublk_tw_dead(cmd, issue_flags) ||
+	dead = zublk_tw_dead(cmd, cancel) ||
 		(READ_ONCE(q->dev->state) & (BIT(ZDEV_DEAD) | BIT(ZDEV_NOSRV)));
 	/*
 	 * Settle the device's fate (DEAD, or waiting for a new server) before
@@ -302,7 +306,7 @@ void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	 */
 	if (unlikely(dead && !mine) &&
 	    cmpxchg(&own->flags, ZIO_F_ARMED, 0) == ZIO_F_ARMED)
-		io_uring_cmd_done(cmd, UBLK_IO_RES_ABORT, 0, issue_flags);
+		zublk_cmd_done(cmd, UBLK_IO_RES_ABORT, issue_flags);
 	/* n > 0 only when not dead: then this is the server task */
 	if (n) {
 		zublk_stat_own(q, ZST_TW_BATCHES, 1);
@@ -364,7 +368,7 @@ int zublk_init_tag_set(struct zublk_dev *dev)
 	 * blk-mq would otherwise put mq-deadline, with its lock and dispatch
 	 * round trip, in front of every request (loop makes the same choice).
 	 */
-	set->flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
+	set->flags = ZUBLK_MQ_F_MERGE | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	set->driver_data = dev;
 	ret = blk_mq_alloc_tag_set(set);
 	if (ret)

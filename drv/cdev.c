@@ -33,8 +33,8 @@ static void zublk_cancel_io(struct zublk_io *io, unsigned int issue_flags)
 	 * other command can be parked on the tag before it is ARMED again.
 	 */
 	if (cmpxchg(&io->flags, ZIO_F_ARMED, 0) == ZIO_F_ARMED)
-		io_uring_cmd_done(READ_ONCE(io->cmd), UBLK_IO_RES_ABORT, 0,
-				  issue_flags);
+		zublk_cmd_done(READ_ONCE(io->cmd), UBLK_IO_RES_ABORT,
+			       issue_flags);
 }
 
 /*
@@ -60,7 +60,7 @@ static bool zublk_arm(struct zublk_queue *q, struct zublk_io *io,
 	 * with zublk_cancel_cmds()).
 	 */
 	if (unlikely(cmpxchg(&io->flags, from, ZIO_F_ARMED) != from)) {
-		io_uring_cmd_done(cmd, -EINVAL, 0, issue_flags);
+		zublk_cmd_done(cmd, -EINVAL, issue_flags);
 		return false;
 	}
 	if (unlikely(test_bit(ZDEV_NO_ARM, &q->dev->state)))
@@ -401,7 +401,8 @@ static int zublk_need_get_data(struct zublk_queue *q, struct zublk_io *io,
 static int zublk_ch_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct zublk_dev *dev = cmd->file->private_data;
-	const struct ublksrv_io_cmd *src = io_uring_sqe_cmd(cmd->sqe);
+	const struct ublksrv_io_cmd *src = zublk_sqe_cmd(cmd->sqe,
+							   struct ublksrv_io_cmd);
 	struct zublk_queue *q;
 	struct zublk_io *io;
 	u16 q_id, tag;
@@ -459,16 +460,20 @@ static int zublk_ch_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
  * io_uring's fallback kworker (no mm, another task) must not pin memory or
  * bind a queue to the kworker.
  */
-static void zublk_ch_cmd_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
+static void zublk_ch_cmd_tw(struct io_uring_cmd *cmd, unsigned int issue_flags,
+			    bool cancel)
 {
 	int ret = -ECANCELED;
 
-	if (likely(!zublk_tw_dead(cmd, issue_flags)))
+	if (likely(!zublk_tw_dead(cmd, cancel)))
 		ret = zublk_ch_cmd(cmd, issue_flags);
 
 	if (ret != -EIOCBQUEUED)
-		io_uring_cmd_done(cmd, ret, 0, issue_flags);
+		zublk_cmd_done(cmd, ret, issue_flags);
 }
+
+/* The task-work callback io_uring calls for zublk_ch_cmd_tw(). */
+ZUBLK_TW_CB(zublk_ch_cmd_cb, zublk_ch_cmd_tw)
 
 static int zublk_ch_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
@@ -478,7 +483,7 @@ static int zublk_ch_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags
 	}
 	/* issued from io-wq: run it in the submitting task instead */
 	if (unlikely(issue_flags & IO_URING_F_UNLOCKED)) {
-		io_uring_cmd_complete_in_task(cmd, zublk_ch_cmd_tw);
+		io_uring_cmd_complete_in_task(cmd, zublk_ch_cmd_cb);
 		return -EIOCBQUEUED;
 	}
 	return zublk_ch_cmd(cmd, issue_flags);

@@ -28,11 +28,25 @@ struct zublk_params_header {
 	__u32 types;
 };
 
-/* zublk_params extends the tree's ublk_params, whatever its size. */
-static_assert(offsetof(struct zublk_params, zoned) ==
-	      offsetof(struct ublk_params, zoned));
-static_assert(sizeof(struct zublk_params) >=
-	      offsetofend(struct ublk_params, zoned));
+/*
+ * The ABI zublk speaks, in bytes, whatever <uapi/linux/ublk_cmd.h> the
+ * module is built against: its struct ublk_params grows with each kernel
+ * (7.3's is 152 bytes, with the integrity type), and the driver never uses
+ * it.  The structs below keep their size on every supported kernel; a
+ * tree that changed one fails here instead of changing the ABI.
+ */
+static_assert(sizeof(struct zublk_params) == 136);
+static_assert(offsetof(struct zublk_params, basic) == 8);
+static_assert(offsetof(struct zublk_params, discard) == 40);
+static_assert(offsetof(struct zublk_params, devt) == 60);
+static_assert(offsetof(struct zublk_params, zoned) == 76);
+static_assert(offsetof(struct zublk_params, dma) == 108);
+static_assert(offsetof(struct zublk_params, seg) == 120);
+static_assert(sizeof(struct ublksrv_ctrl_cmd) == 32);
+static_assert(sizeof(struct ublksrv_ctrl_dev_info) == 64);
+static_assert(sizeof(struct ublksrv_io_cmd) == 16);
+static_assert(sizeof(struct ublksrv_io_desc) == 24);
+static_assert(sizeof(struct zublk_store_reg) == 16);
 
 /* Upstream 6.16 commands zublk does not implement: -EOPNOTSUPP. */
 #define ZUBLK_U_CMD_UPDATE_SIZE	_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
@@ -808,7 +822,7 @@ int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		return -EPERM;
 
 	/* The SQE is shared with userspace: read each field once. */
-	src = io_uring_sqe_cmd(cmd->sqe);
+	src = zublk_sqe128_cmd(cmd->sqe, struct ublksrv_ctrl_cmd);
 	h.dev_id = READ_ONCE(src->dev_id);
 	h.queue_id = READ_ONCE(src->queue_id);
 	h.len = READ_ONCE(src->len);

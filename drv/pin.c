@@ -300,7 +300,8 @@ static int zublk_store_busy(struct zublk_dev *dev)
  */
 int zublk_register_store(struct zublk_dev *dev, struct io_uring_cmd *cmd)
 {
-	const struct zublk_store_reg *src = io_uring_sqe_cmd(cmd->sqe);
+	const struct zublk_store_reg *src =
+		zublk_sqe_cmd(cmd->sqe, struct zublk_store_reg);
 	struct zublk_queue *q0 = dev->queues[0];
 	struct zublk_pinned *p;
 	u64 addr, len;

@@ -39,6 +39,8 @@
 #include <linux/io_uring/cmd.h>
 #include <uapi/linux/ublk_cmd.h>
 
+#include "compat.h"
+
 #include "../include/zublk.h"
 
 #define ZUBLK_MAX_DEVS		(1U << MINORBITS)	/* device numbers */
@@ -351,16 +353,15 @@ static inline size_t zublk_descs_stride(void)
 
 /*
  * Task work of @cmd runs where the command must not execute: on a task
- * that did not submit it, or on a dying one.  6.12's io_uring_cmd_work()
- * sets IO_URING_F_TASK_DEAD when current is exiting (PF_EXITING) or is
+ * that did not submit it, or on a dying one.  @cancel is io_uring's word
+ * for it (ZUBLK_TW_CB in compat.h): current is exiting (PF_EXITING) or is
  * io_uring's fallback kworker (PF_KTHREAD: the submitter is gone, or a
- * DEFER_TASKRUN ring is torn down); there current->mm may be NULL.  The
- * one place a port to a kernel that says it otherwise changes.
+ * DEFER_TASKRUN ring is torn down; 7.x also when the ring is dying);
+ * there current->mm may be NULL.
  */
-static inline bool zublk_tw_dead(struct io_uring_cmd *cmd,
-				 unsigned int issue_flags)
+static inline bool zublk_tw_dead(struct io_uring_cmd *cmd, bool cancel)
 {
-	return unlikely((issue_flags & IO_URING_F_TASK_DEAD) || !current->mm ||
+	return unlikely(cancel || !current->mm ||
 			io_uring_cmd_get_task(cmd) != current);
 }
 
@@ -397,7 +398,8 @@ void zublk_cancel_cmds(struct zublk_dev *dev);
 int zublk_init_tag_set(struct zublk_dev *dev);
 int zublk_start_disk(struct zublk_dev *dev);
 void zublk_stop_disk(struct zublk_dev *dev);
-void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags);
+void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags,
+		      bool cancel);
 void zublk_fail_pending(struct zublk_queue *q);
 void zublk_put_req(struct zublk_queue *q, struct zublk_io *io,
 		   struct request *rq);
