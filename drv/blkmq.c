@@ -478,6 +478,8 @@ int zublk_start_disk(struct zublk_dev *dev)
 	if (b->attrs & UBLK_ATTR_READ_ONLY)
 		set_disk_ro(disk, true);
 
+	/* scanned from zublk_part_scan_work(), not by add_disk() */
+	set_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
 	dev->disk = disk;
 	ret = add_disk(disk);
 	if (ret)
@@ -488,12 +490,35 @@ int zublk_start_disk(struct zublk_dev *dev)
 	 * (a name already taken, say) leaks no reference.
 	 */
 	zublk_get(dev);
+	/* dev->disk is set: queue_work() orders it before the work runs */
+	schedule_work(&dev->part_scan);
 	return 0;
 
 out_put_disk:
 	dev->disk = NULL;
 	put_disk(disk);
 	return ret;
+}
+
+/*
+ * The partition scan of a started disk, which add_disk() would otherwise
+ * do inside START_DEV.  Its reads need the server, and START_DEV may run
+ * in the server's own io-wq: a server killed then waits, in its exit, for
+ * that io-wq to finish before its ring is closed and its commands are
+ * cancelled, so a scan inside START_DEV would wait forever for a server
+ * that waits for it.  Here the scan's reads complete, or fail once the
+ * server is gone.  dev->disk stays set while this can run: zublk_stop_disk()
+ * cancels it before clearing it.
+ */
+void zublk_part_scan_work(struct work_struct *work)
+{
+	struct zublk_dev *dev = container_of(work, struct zublk_dev, part_scan);
+	struct gendisk *disk = dev->disk;
+
+	mutex_lock(&disk->open_mutex);
+	clear_bit(GD_SUPPRESS_PART_SCAN, &disk->state);
+	bdev_disk_changed(disk, false);
+	mutex_unlock(&disk->open_mutex);
 }
 
 void zublk_stop_disk(struct zublk_dev *dev)
@@ -503,6 +528,8 @@ void zublk_stop_disk(struct zublk_dev *dev)
 	lockdep_assert_held(&dev->mutex);
 	if (!disk)
 		return;
+	/* waits for a scan in progress: it does not take dev->mutex */
+	cancel_work_sync(&dev->part_scan);
 	del_gendisk(disk);
 	dev->disk = NULL;
 	put_disk(disk);

@@ -362,6 +362,7 @@ static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 	mutex_init(&dev->abort_mutex);
 	mutex_init(&dev->fetch_mutex);
 	init_completion(&dev->ready);
+	INIT_WORK(&dev->part_scan, zublk_part_scan_work);
 	dev->id = -1;
 	dev->info = info;
 	/* From here on the release callback undoes whatever was set up. */

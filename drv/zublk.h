@@ -35,6 +35,7 @@
 #include <linux/idr.h>
 #include <linux/wait.h>
 #include <linux/completion.h>
+#include <linux/workqueue.h>
 #include <linux/refcount.h>
 #include <linux/io_uring/cmd.h>
 #include <uapi/linux/ublk_cmd.h>
@@ -314,6 +315,10 @@ struct zublk_dev {
 	struct blk_mq_tag_set set;	/* allocated at ADD_DEV */
 	struct gendisk *disk;		/* between START and STOP; protected by mutex */
 	struct completion ready;	/* all tags of all queues fetched */
+	struct work_struct part_scan;	/* the disk's partition scan, queued
+					 * once add_disk() succeeded, cancelled
+					 * (synchronously) before del_gendisk();
+					 * blkmq.c */
 	bool timeout_set;		/* io_timeout was set at START_DEV: an
 					 * expired IO aborts; protected by mutex,
 					 * stable once the disk exists */
@@ -398,6 +403,7 @@ void zublk_cancel_cmds(struct zublk_dev *dev);
 int zublk_init_tag_set(struct zublk_dev *dev);
 int zublk_start_disk(struct zublk_dev *dev);
 void zublk_stop_disk(struct zublk_dev *dev);
+void zublk_part_scan_work(struct work_struct *work);
 void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags,
 		      bool cancel);
 void zublk_fail_pending(struct zublk_queue *q);

@@ -39,6 +39,9 @@
  *       or plain) unreaped on a DEFER_TASKRUN ring; the device deletes
  *   ublk-check startexit N
  *       N rounds of START_DEV while the server that fetched every tag exits
+ *   ublk-check selfstart N
+ *       N rounds of a server that sends START_DEV through its own io-wq and
+ *       exits without serving: it must exit, the device must delete
  *   ublk-check park QUEUES DEPTH
  *       a killed server with QUEUES x DEPTH parked commands; prints the
  *       teardown times
@@ -1345,6 +1348,71 @@ static int startexit(long n)
 	return failures ? 1 : 0;
 }
 
+/*
+ * Child of selfstart: a server that fetches every tag of device @id, sends
+ * START_DEV on its own ring through io-wq (IOSQE_ASYNC), and once the disk
+ * exists (its partition scan may be reading now) exits without serving.
+ */
+static int selfstart_child(int ctrl_fd, int id)
+{
+	struct ublksrv_ctrl_cmd h = { .dev_id = (uint32_t)id, .queue_id = (uint16_t)-1,
+				      .data = { (uint64_t)getpid() } };
+	char *bufs = aligned_alloc(4096, DEPTH * MAX_IO);
+	int cfd = cdev_open(id);
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	char sys[64];
+
+	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
+		return 2;
+	for (uint16_t t = 0; t < DEPTH; t++)
+		io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, 0, t, -1,
+		       (uintptr_t)(bufs + (size_t)t * MAX_IO));
+	sqe = ctrl_prep(&ring, ctrl_fd, UBLK_U_CMD_START_DEV, &h);
+	sqe->flags |= IOSQE_ASYNC;
+	if (io_uring_submit(&ring) != DEPTH + 1)
+		return 2;
+	snprintf(sys, sizeof(sys), "/sys/block/%s%d", upstream ? "ublkb" : "zublkb", id);
+	for (int i = 0; i < 3000 && access(sys, F_OK); i++)
+		usleep(10000);
+	_exit(0);
+}
+
+/*
+ * selfstart N: N rounds of selfstart_child.  The server must be able to
+ * exit (within 60 s: its START_DEV, in its own io-wq, must not wait for
+ * a partition scan only the exiting server could answer) and the device
+ * must delete.
+ */
+static int selfstart(long n)
+{
+	struct ctrl c;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	for (long i = 0; i < n && !failures; i++) {
+		int id = add_with_params(&c, 1, DEPTH, 0, NULL), st = 0, w = 0;
+		pid_t pid;
+
+		if (id < 0)
+			return 2;
+		pid = fork();
+		if (pid == 0)
+			_exit(selfstart_child(c.fd, id));
+		for (int t = 0; t < 6000 && (w = waitpid(pid, &st, WNOHANG)) == 0; t++)
+			usleep(10000);
+		if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			check("server exits with its START_DEV in its io-wq", w == pid ? st : -1, 0);
+			return 1;	/* a stuck server: leave the device be */
+		}
+		check("DEL_DEV after the server exited", del_dev(&c, (uint32_t)id), 0);
+	}
+	ctrl_close(&c);
+	if (!failures)
+		printf("ok   %ld rounds of a server exiting with START_DEV in its io-wq\n", n);
+	return failures ? 1 : 0;
+}
+
 /* Child of park: one task and ring parks every tag of every queue. */
 static int park_child(int id, unsigned int queues, unsigned int depth, int go)
 {
@@ -1517,7 +1585,7 @@ static int stopfetch(long n, bool recover)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async] | deadtw store|pin|plain | startexit N | park QUEUES DEPTH | stopfetch N [recover]\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async] | deadtw store|pin|plain | startexit N | selfstart N | park QUEUES DEPTH | stopfetch N [recover]\n");
 	return 2;
 }
 
@@ -1557,6 +1625,8 @@ int main(int argc, char **argv)
 		return deadtw(argv[i + 1]);
 	if (!strcmp(argv[i], "startexit") && i + 1 < argc)
 		return startexit(strtol(argv[i + 1], NULL, 0));
+	if (!strcmp(argv[i], "selfstart") && i + 1 < argc)
+		return selfstart(strtol(argv[i + 1], NULL, 0));
 	if (!strcmp(argv[i], "park") && i + 2 < argc)
 		return park(strtol(argv[i + 1], NULL, 0), strtol(argv[i + 2], NULL, 0));
 	if (!strcmp(argv[i], "stopfetch") && i + 1 < argc)
