@@ -363,6 +363,7 @@ static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 	mutex_init(&dev->fetch_mutex);
 	init_completion(&dev->ready);
 	INIT_WORK(&dev->part_scan, zublk_part_scan_work);
+	INIT_DELAYED_WORK(&dev->stop_watch, zublk_stop_watch_work);
 	dev->id = -1;
 	dev->info = info;
 	/* From here on the release callback undoes whatever was set up. */
@@ -409,7 +410,9 @@ static void zublk_stop(struct zublk_dev *dev)
 	mutex_lock(&dev->mutex);
 	/* a device waiting for a new server gives up: IO fails, disk drains */
 	zublk_recovery_stop(dev);
+	zublk_stop_watch_start(dev);
 	zublk_stop_disk(dev);
+	zublk_stop_watch_end(dev);
 	/* under the mutex: a START_DEV after this sees NO_ARM */
 	set_bit(ZDEV_NO_ARM, &dev->state);
 	dev->info.state = UBLK_S_DEV_DEAD;

@@ -29,6 +29,7 @@
 #include <linux/module.h>
 #include <linux/blkdev.h>
 #include <linux/sched/task.h>
+#include <linux/sched/signal.h>
 
 #include "zublk.h"
 
@@ -250,6 +251,68 @@ u16 zublk_dev_state(const struct zublk_dev *dev)
 		return (st & BIT(ZDEV_FAIL_IO)) ? UBLK_S_DEV_FAIL_IO :
 			UBLK_S_DEV_QUIESCED;
 	return dev->info.state;
+}
+
+/* ---- a server dying during STOP ------------------------------------------- */
+
+/*
+ * Is a task that serves @dev exiting (killed, or exiting by itself)?  Its
+ * exit may be waiting for its own io-wq, where its STOP_DEV runs.
+ */
+static bool zublk_server_exiting(struct zublk_dev *dev)
+{
+	bool exiting = false;
+	unsigned int i;
+
+	/* q->task is stable under fetch_mutex (recovery resets it) */
+	mutex_lock(&dev->fetch_mutex);
+	for (i = 0; i < dev->info.nr_hw_queues && !exiting; i++) {
+		struct task_struct *t = dev->queues[i]->task;
+
+		exiting = t && ((READ_ONCE(t->flags) & PF_EXITING) ||
+				(READ_ONCE(t->signal->flags) & SIGNAL_GROUP_EXIT));
+	}
+	mutex_unlock(&dev->fetch_mutex);
+	return exiting;
+}
+
+#define ZUBLK_STOP_WATCH_MS	100	/* how often a STOP checks the server */
+
+/*
+ * STOP_DEV (and DEL_DEV) wait in del_gendisk() for the IO the server holds.
+ * A server that sent STOP_DEV itself (through its io-wq, where control
+ * commands run) and is then killed never answers it and never cancels its
+ * commands either: its exit waits for its io-wq before it closes its
+ * rings.  So while STOP waits, this checks every ZUBLK_STOP_WATCH_MS
+ * whether the server is exiting and then kills the device (DEAD, its IO
+ * fails), which lets the wait end.  Not under dev->mutex (STOP holds it).
+ */
+void zublk_stop_watch_work(struct work_struct *work)
+{
+	struct zublk_dev *dev = container_of(to_delayed_work(work),
+					     struct zublk_dev, stop_watch);
+
+	if (zublk_server_exiting(dev)) {
+		pr_info("dev %d: server exiting during STOP_DEV; failing its IO\n",
+			dev->id);
+		zublk_kill_dev(dev);
+		return;
+	}
+	schedule_delayed_work(&dev->stop_watch,
+			      msecs_to_jiffies(ZUBLK_STOP_WATCH_MS));
+}
+
+/* Around STOP's wait for the disk to drain.  dev->mutex held. */
+void zublk_stop_watch_start(struct zublk_dev *dev)
+{
+	lockdep_assert_held(&dev->mutex);
+	schedule_delayed_work(&dev->stop_watch, 0);
+}
+
+void zublk_stop_watch_end(struct zublk_dev *dev)
+{
+	lockdep_assert_held(&dev->mutex);
+	cancel_delayed_work_sync(&dev->stop_watch);
 }
 
 /* ---- IO timeout ------------------------------------------------------------ */

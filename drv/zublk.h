@@ -319,6 +319,9 @@ struct zublk_dev {
 					 * once add_disk() succeeded, cancelled
 					 * (synchronously) before del_gendisk();
 					 * blkmq.c */
+	struct delayed_work stop_watch;	/* while STOP_DEV waits for the server's
+					 * IO: kills the device if the server
+					 * dies meanwhile; recovery.c */
 	bool timeout_set;		/* io_timeout was set at START_DEV: an
 					 * expired IO aborts; protected by mutex,
 					 * stable once the disk exists */
@@ -419,6 +422,9 @@ int zublk_ctrl_start_recovery(struct zublk_dev *dev);
 int zublk_ctrl_end_recovery(struct zublk_dev *dev,
 			    const struct ublksrv_ctrl_cmd *h);
 u16 zublk_dev_state(const struct zublk_dev *dev);
+void zublk_stop_watch_start(struct zublk_dev *dev);
+void zublk_stop_watch_end(struct zublk_dev *dev);
+void zublk_stop_watch_work(struct work_struct *work);
 void zublk_apply_timeout(struct zublk_dev *dev, struct gendisk *disk);
 enum blk_eh_timer_return zublk_timeout(struct request *rq);
 

@@ -42,6 +42,9 @@
  *   ublk-check selfstart N
  *       N rounds of a server that sends START_DEV through its own io-wq and
  *       exits without serving: it must exit, the device must delete
+ *   ublk-check selfstop N
+ *       N rounds of a server that holds a request, sends STOP_DEV through
+ *       its own io-wq and exits: it must exit, the device must delete
  *   ublk-check park QUEUES DEPTH
  *       a killed server with QUEUES x DEPTH parked commands; prints the
  *       teardown times
@@ -66,6 +69,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <liburing.h>
 #include <linux/ublk_cmd.h>
@@ -1413,6 +1417,101 @@ static int selfstart(long n)
 	return failures ? 1 : 0;
 }
 
+/* Does a thread of this process (its io-wq included) run @fn? */
+static bool self_in(const char *fn)
+{
+	char line[256];
+	bool found = false;
+	glob_t g;
+
+	if (glob("/proc/self/task/*/stack", 0, NULL, &g))
+		return false;
+	for (size_t i = 0; i < g.gl_pathc && !found; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "r");
+
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, fn) != NULL;
+		if (f)
+			fclose(f);
+	}
+	globfree(&g);
+	return found;
+}
+
+/*
+ * Child of selfstop: a server that fetches every tag of device @id, takes
+ * one request and never answers it, sends STOP_DEV through its own io-wq
+ * (IOSQE_ASYNC) and exits once STOP_DEV runs (waiting for that request).
+ */
+static int selfstop_child(int ctrl_fd, int id, int go)
+{
+	struct ublksrv_ctrl_cmd h = { .dev_id = (uint32_t)id, .queue_id = (uint16_t)-1 };
+	struct __kernel_timespec ts = { .tv_sec = 30 };
+	char *bufs = aligned_alloc(4096, DEPTH * MAX_IO);
+	int cfd = cdev_open(id);
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+
+	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
+		return 2;
+	for (uint16_t t = 0; t < DEPTH; t++)
+		io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, 0, t, -1,
+		       (uintptr_t)(bufs + (size_t)t * MAX_IO));
+	if (io_uring_submit(&ring) != DEPTH || write(go, "f", 1) != 1)
+		return 2;
+	/* the first request (the partition scan's read, say): held */
+	if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) || cqe->res != UBLK_IO_RES_OK)
+		return 3;
+	sqe = ctrl_prep(&ring, ctrl_fd, UBLK_U_CMD_STOP_DEV, &h);
+	sqe->flags |= IOSQE_ASYNC;
+	if (io_uring_submit(&ring) != 1)
+		return 2;
+	for (int i = 0; i < 1000 && !self_in("zublk_stop"); i++)
+		usleep(10000);
+	_exit(0);
+}
+
+/*
+ * selfstop N: N rounds of selfstop_child after START_DEV.  The server must
+ * be able to exit (within 60 s: its STOP_DEV, in its own io-wq, waits for
+ * the request it held) and the device must delete.
+ */
+static int selfstop(long n)
+{
+	struct ctrl c;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	for (long i = 0; i < n && !failures; i++) {
+		int id = add_with_params(&c, 1, DEPTH, 0, NULL), st = 0, w = 0, go[2];
+		pid_t pid;
+		char b;
+
+		if (id < 0 || pipe(go))
+			return 2;
+		pid = fork();
+		if (pid == 0)
+			_exit(selfstop_child(c.fd, id, go[1]));
+		if (read(go[0], &b, 1) != 1)
+			return 2;
+		check("START_DEV", ctrl_cmd(&c, UBLK_U_CMD_START_DEV, (uint32_t)id, NULL, 0, pid), 0);
+		for (int t = 0; t < 6000 && (w = waitpid(pid, &st, WNOHANG)) == 0; t++)
+			usleep(10000);
+		close(go[0]);
+		close(go[1]);
+		if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			check("server exits with its STOP_DEV in its io-wq", w == pid ? st : -1, 0);
+			return 1;	/* a stuck server: leave the device be */
+		}
+		check("DEL_DEV after the server exited", del_dev(&c, (uint32_t)id), 0);
+	}
+	ctrl_close(&c);
+	if (!failures)
+		printf("ok   %ld rounds of a server exiting with STOP_DEV in its io-wq\n", n);
+	return failures ? 1 : 0;
+}
+
 /* Child of park: one task and ring parks every tag of every queue. */
 static int park_child(int id, unsigned int queues, unsigned int depth, int go)
 {
@@ -1585,7 +1684,7 @@ static int stopfetch(long n, bool recover)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async] | deadtw store|pin|plain | startexit N | selfstart N | park QUEUES DEPTH | stopfetch N [recover]\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async] | deadtw store|pin|plain | startexit N | selfstart N | selfstop N | park QUEUES DEPTH | stopfetch N [recover]\n");
 	return 2;
 }
 
@@ -1627,6 +1726,8 @@ int main(int argc, char **argv)
 		return startexit(strtol(argv[i + 1], NULL, 0));
 	if (!strcmp(argv[i], "selfstart") && i + 1 < argc)
 		return selfstart(strtol(argv[i + 1], NULL, 0));
+	if (!strcmp(argv[i], "selfstop") && i + 1 < argc)
+		return selfstop(strtol(argv[i + 1], NULL, 0));
 	if (!strcmp(argv[i], "park") && i + 2 < argc)
 		return park(strtol(argv[i + 1], NULL, 0), strtol(argv[i + 2], NULL, 0));
 	if (!strcmp(argv[i], "stopfetch") && i + 1 < argc)
