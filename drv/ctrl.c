@@ -8,6 +8,7 @@
 
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -105,6 +106,37 @@ static int zublk_ctrl_nr(u32 op)
 		return ZUBLK_CMD_NOTSUPP;
 	default:
 		return -1;
+	}
+}
+
+/* ---- waits of control commands ------------------------------------------- */
+
+#define ZUBLK_WAIT_SLICE	(HZ / 10)	/* how often a wait checks for exit */
+
+/*
+ * The caller's process is exiting.  A control command runs in an io-wq
+ * worker of its submitter, and a worker that finds the process killed
+ * still runs its queued work, with the kill already taken: an
+ * interruptible wait there would never be interrupted, and the exit waits
+ * for the worker.  So waits also end on this.
+ */
+static bool zublk_caller_exiting(void)
+{
+	return (current->flags & PF_EXITING) ||
+	       (READ_ONCE(current->signal->flags) & SIGNAL_GROUP_EXIT);
+}
+
+/* Wait for @done; -EINTR on a signal or when the caller's process exits. */
+int zublk_wait_done(struct completion *done)
+{
+	long ret;
+
+	for (;;) {
+		ret = wait_for_completion_interruptible_timeout(done, ZUBLK_WAIT_SLICE);
+		if (ret > 0)
+			return 0;
+		if (ret < 0 || zublk_caller_exiting())
+			return -EINTR;
 	}
 }
 
@@ -459,9 +491,15 @@ static int zublk_ctrl_del_dev(struct zublk_dev *dev, bool wait)
 	 * Like upstream: return once the device is gone for good (char node
 	 * closed by its server), so the id can be reused right away.
 	 */
-	if (wait_event_interruptible(zublk.idr_wq, zublk_id_released(id, dev)))
-		return -EINTR;
-	return 0;
+	for (;;) {
+		ret = wait_event_interruptible_timeout(zublk.idr_wq,
+						       zublk_id_released(id, dev),
+						       ZUBLK_WAIT_SLICE);
+		if (ret > 0)
+			return 0;
+		if (ret < 0 || zublk_caller_exiting())
+			return -EINTR;
+	}
 }
 
 void zublk_remove_all(void)
@@ -505,7 +543,7 @@ static int zublk_ctrl_start_dev(struct zublk_dev *dev,
 		return ret;
 	}
 
-	if (wait_for_completion_interruptible(&dev->ready))
+	if (zublk_wait_done(&dev->ready))
 		return -EINTR;
 
 	mutex_lock(&dev->mutex);

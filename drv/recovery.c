@@ -209,7 +209,7 @@ int zublk_ctrl_end_recovery(struct zublk_dev *dev,
 	if (!test_bit(ZDEV_RECOVERING, &dev->state))
 		return -EBUSY;
 	/* the new server fetches every tag (or goes away, or STOP_DEV) */
-	if (wait_for_completion_interruptible(&dev->ready))
+	if (zublk_wait_done(&dev->ready))
 		return -EINTR;
 
 	mutex_lock(&dev->mutex);

@@ -393,6 +393,7 @@ static inline void zublk_stat_any(struct zublk_queue *q, enum zublk_stat s,
 }
 
 /* ctrl.c */
+int zublk_wait_done(struct completion *done);
 int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 void zublk_remove_all(void);
 

@@ -45,6 +45,10 @@
  *   ublk-check selfstop N
  *       N rounds of a server that holds a request, sends STOP_DEV through
  *       its own io-wq and exits: it must exit, the device must delete
+ *   ublk-check exitwait N
+ *       N rounds of a process that sends START_DEV (of a device nobody
+ *       serves) or DEL_DEV (of a device whose char node it holds) through
+ *       io-wq and exits at once: it must exit
  *   ublk-check park QUEUES DEPTH
  *       a killed server with QUEUES x DEPTH parked commands; prints the
  *       teardown times
@@ -1512,6 +1516,68 @@ static int selfstop(long n)
 	return failures ? 1 : 0;
 }
 
+/*
+ * Child of exitwait: send a control command that waits (START_DEV of a
+ * device nobody serves, or DEL_DEV of a device whose char node this child
+ * holds) through io-wq and exit at once.
+ */
+static int exitwait_child(int ctrl_fd, int id, bool del)
+{
+	struct ublksrv_ctrl_cmd h = { .dev_id = (uint32_t)id, .queue_id = (uint16_t)-1,
+				      .data = { (uint64_t)getpid() } };
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+
+	if (del && cdev_open(id) < 0)
+		return 2;
+	if (io_uring_queue_init(4, &ring, IORING_SETUP_SQE128) < 0)
+		return 2;
+	sqe = ctrl_prep(&ring, ctrl_fd, del ? UBLK_U_CMD_DEL_DEV : UBLK_U_CMD_START_DEV, &h);
+	sqe->flags |= IOSQE_ASYNC;
+	if (io_uring_submit(&ring) != 1)
+		return 2;
+	_exit(0);
+}
+
+/*
+ * exitwait N: N rounds of exitwait_child, alternating START_DEV and
+ * DEL_DEV.  The child must exit within 60 s: its io-wq, which its exit
+ * waits for, must not stay in the command's wait.
+ */
+static int exitwait(long n)
+{
+	struct ctrl c;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	for (long i = 0; i < n && !failures; i++) {
+		int id = add_with_params(&c, 1, DEPTH, 0, NULL), st = 0, w = 0;
+		bool del = i & 1;
+		pid_t pid;
+
+		if (id < 0)
+			return 2;
+		pid = fork();
+		if (pid == 0)
+			_exit(exitwait_child(c.fd, id, del));
+		for (int t = 0; t < 6000 && (w = waitpid(pid, &st, WNOHANG)) == 0; t++)
+			usleep(10000);
+		if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+			check(del ? "exit with DEL_DEV of its own device in io-wq" :
+			      "exit with START_DEV of an unserved device in io-wq",
+			      w == pid ? st : -1, 0);
+		/* ends the command the child left, if it is still waiting */
+		if (del_dev(&c, (uint32_t)id) && !del)
+			check("DEL_DEV after the child exited", -1, 0);
+		if (w != pid)
+			waitpid(pid, &st, 0);
+	}
+	ctrl_close(&c);
+	if (!failures)
+		printf("ok   %ld rounds of a process exiting with a waiting command in io-wq\n", n);
+	return failures ? 1 : 0;
+}
+
 /* Child of park: one task and ring parks every tag of every queue. */
 static int park_child(int id, unsigned int queues, unsigned int depth, int go)
 {
@@ -1684,7 +1750,7 @@ static int stopfetch(long n, bool recover)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async] | deadtw store|pin|plain | startexit N | selfstart N | selfstop N | park QUEUES DEPTH | stopfetch N [recover]\n");
+	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async] | deadtw store|pin|plain | startexit N | selfstart N | selfstop N | exitwait N | park QUEUES DEPTH | stopfetch N [recover]\n");
 	return 2;
 }
 
@@ -1728,6 +1794,8 @@ int main(int argc, char **argv)
 		return selfstart(strtol(argv[i + 1], NULL, 0));
 	if (!strcmp(argv[i], "selfstop") && i + 1 < argc)
 		return selfstop(strtol(argv[i + 1], NULL, 0));
+	if (!strcmp(argv[i], "exitwait") && i + 1 < argc)
+		return exitwait(strtol(argv[i + 1], NULL, 0));
 	if (!strcmp(argv[i], "park") && i + 2 < argc)
 		return park(strtol(argv[i + 1], NULL, 0), strtol(argv[i + 2], NULL, 0));
 	if (!strcmp(argv[i], "stopfetch") && i + 1 < argc)
