@@ -1292,6 +1292,24 @@ static int deadtw(const char *kind)
 	return failures ? 1 : 0;
 }
 
+/* Queue a FETCH of every tag of queue 0, each with its slot of @bufs. */
+static void fetch_all(struct io_uring *ring, int cfd, char *bufs)
+{
+	for (uint16_t t = 0; t < DEPTH; t++)
+		io_sqe(ring, cfd, UBLK_U_IO_FETCH_REQ, 0, t, -1,
+		       (uintptr_t)(bufs + (size_t)t * MAX_IO));
+}
+
+/* Did child @pid exit with status 0 within 60 s?  (It is reaped if so.) */
+static bool exits_in_time(pid_t pid)
+{
+	int st = 0, w = 0;
+
+	for (int t = 0; t < 6000 && (w = waitpid(pid, &st, WNOHANG)) == 0; t++)
+		usleep(10000);
+	return w == pid && WIFEXITED(st) && !WEXITSTATUS(st);
+}
+
 /* Child of startexit: fetch every tag of device @id, say so, exit. */
 static int startexit_child(int id, int go)
 {
@@ -1301,9 +1319,7 @@ static int startexit_child(int id, int go)
 
 	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
 		return 2;
-	for (uint16_t t = 0; t < DEPTH; t++)
-		io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, 0, t, -1,
-		       (uintptr_t)(bufs + (size_t)t * MAX_IO));
+	fetch_all(&ring, cfd, bufs);
 	if (io_uring_submit(&ring) != DEPTH || write(go, "f", 1) != 1)
 		return 2;
 	_exit(0);
@@ -1373,9 +1389,7 @@ static int selfstart_child(int ctrl_fd, int id)
 
 	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
 		return 2;
-	for (uint16_t t = 0; t < DEPTH; t++)
-		io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, 0, t, -1,
-		       (uintptr_t)(bufs + (size_t)t * MAX_IO));
+	fetch_all(&ring, cfd, bufs);
 	sqe = ctrl_prep(&ring, ctrl_fd, UBLK_U_CMD_START_DEV, &h);
 	sqe->flags |= IOSQE_ASYNC;
 	if (io_uring_submit(&ring) != DEPTH + 1)
@@ -1399,7 +1413,7 @@ static int selfstart(long n)
 	if (ctrl_open(&c, true) < 0)
 		return 2;
 	for (long i = 0; i < n && !failures; i++) {
-		int id = add_with_params(&c, 1, DEPTH, 0, NULL), st = 0, w = 0;
+		int id = add_with_params(&c, 1, DEPTH, 0, NULL);
 		pid_t pid;
 
 		if (id < 0)
@@ -1407,10 +1421,8 @@ static int selfstart(long n)
 		pid = fork();
 		if (pid == 0)
 			_exit(selfstart_child(c.fd, id));
-		for (int t = 0; t < 6000 && (w = waitpid(pid, &st, WNOHANG)) == 0; t++)
-			usleep(10000);
-		if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
-			check("server exits with its START_DEV in its io-wq", w == pid ? st : -1, 0);
+		if (!exits_in_time(pid)) {
+			check("server exits with its START_DEV in its io-wq", -1, 0);
 			return 1;	/* a stuck server: leave the device be */
 		}
 		check("DEL_DEV after the server exited", del_dev(&c, (uint32_t)id), 0);
@@ -1459,9 +1471,7 @@ static int selfstop_child(int ctrl_fd, int id, int go)
 
 	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
 		return 2;
-	for (uint16_t t = 0; t < DEPTH; t++)
-		io_sqe(&ring, cfd, UBLK_U_IO_FETCH_REQ, 0, t, -1,
-		       (uintptr_t)(bufs + (size_t)t * MAX_IO));
+	fetch_all(&ring, cfd, bufs);
 	if (io_uring_submit(&ring) != DEPTH || write(go, "f", 1) != 1)
 		return 2;
 	/* the first request (the partition scan's read, say): held */
@@ -1488,7 +1498,7 @@ static int selfstop(long n)
 	if (ctrl_open(&c, true) < 0)
 		return 2;
 	for (long i = 0; i < n && !failures; i++) {
-		int id = add_with_params(&c, 1, DEPTH, 0, NULL), st = 0, w = 0, go[2];
+		int id = add_with_params(&c, 1, DEPTH, 0, NULL), go[2];
 		pid_t pid;
 		char b;
 
@@ -1500,12 +1510,10 @@ static int selfstop(long n)
 		if (read(go[0], &b, 1) != 1)
 			return 2;
 		check("START_DEV", ctrl_cmd(&c, UBLK_U_CMD_START_DEV, (uint32_t)id, NULL, 0, pid), 0);
-		for (int t = 0; t < 6000 && (w = waitpid(pid, &st, WNOHANG)) == 0; t++)
-			usleep(10000);
 		close(go[0]);
 		close(go[1]);
-		if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
-			check("server exits with its STOP_DEV in its io-wq", w == pid ? st : -1, 0);
+		if (!exits_in_time(pid)) {
+			check("server exits with its STOP_DEV in its io-wq", -1, 0);
 			return 1;	/* a stuck server: leave the device be */
 		}
 		check("DEL_DEV after the server exited", del_dev(&c, (uint32_t)id), 0);
@@ -1551,8 +1559,8 @@ static int exitwait(long n)
 	if (ctrl_open(&c, true) < 0)
 		return 2;
 	for (long i = 0; i < n && !failures; i++) {
-		int id = add_with_params(&c, 1, DEPTH, 0, NULL), st = 0, w = 0;
-		bool del = i & 1;
+		int id = add_with_params(&c, 1, DEPTH, 0, NULL), st;
+		bool del = i & 1, exited;
 		pid_t pid;
 
 		if (id < 0)
@@ -1560,16 +1568,14 @@ static int exitwait(long n)
 		pid = fork();
 		if (pid == 0)
 			_exit(exitwait_child(c.fd, id, del));
-		for (int t = 0; t < 6000 && (w = waitpid(pid, &st, WNOHANG)) == 0; t++)
-			usleep(10000);
-		if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		exited = exits_in_time(pid);
+		if (!exited)
 			check(del ? "exit with DEL_DEV of its own device in io-wq" :
-			      "exit with START_DEV of an unserved device in io-wq",
-			      w == pid ? st : -1, 0);
+			      "exit with START_DEV of an unserved device in io-wq", -1, 0);
 		/* ends the command the child left, if it is still waiting */
 		if (del_dev(&c, (uint32_t)id) && !del)
 			check("DEL_DEV after the child exited", -1, 0);
-		if (w != pid)
+		if (!exited)
 			waitpid(pid, &st, 0);
 	}
 	ctrl_close(&c);
