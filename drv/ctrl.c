@@ -113,18 +113,6 @@ static int zublk_ctrl_nr(u32 op)
 
 #define ZUBLK_WAIT_SLICE	(HZ / 10)	/* how often a wait checks for exit */
 
-/*
- * The caller's process is exiting.  A control command runs in an io-wq
- * worker of its submitter, and a worker that finds the process killed
- * still runs its queued work, with the kill already taken: an
- * interruptible wait there would never be interrupted, and the exit waits
- * for the worker.  So waits also end on this.
- */
-static bool zublk_caller_exiting(void)
-{
-	return (current->flags & PF_EXITING) ||
-	       (READ_ONCE(current->signal->flags) & SIGNAL_GROUP_EXIT);
-}
 
 /* Wait for @done; -EINTR on a signal or when the caller's process exits. */
 int zublk_wait_done(struct completion *done)
@@ -135,7 +123,7 @@ int zublk_wait_done(struct completion *done)
 		ret = wait_for_completion_interruptible_timeout(done, ZUBLK_WAIT_SLICE);
 		if (ret > 0)
 			return 0;
-		if (ret < 0 || zublk_caller_exiting())
+		if (ret < 0 || zublk_task_exiting(current))
 			return -EINTR;
 	}
 }
@@ -497,7 +485,7 @@ static int zublk_ctrl_del_dev(struct zublk_dev *dev, bool wait)
 						       ZUBLK_WAIT_SLICE);
 		if (ret > 0)
 			return 0;
-		if (ret < 0 || zublk_caller_exiting())
+		if (ret < 0 || zublk_task_exiting(current))
 			return -EINTR;
 	}
 }

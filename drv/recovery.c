@@ -269,8 +269,7 @@ static bool zublk_server_exiting(struct zublk_dev *dev)
 	for (i = 0; i < dev->info.nr_hw_queues && !exiting; i++) {
 		struct task_struct *t = dev->queues[i]->task;
 
-		exiting = t && ((READ_ONCE(t->flags) & PF_EXITING) ||
-				(READ_ONCE(t->signal->flags) & SIGNAL_GROUP_EXIT));
+		exiting = t && zublk_task_exiting(t);
 	}
 	mutex_unlock(&dev->fetch_mutex);
 	return exiting;

@@ -36,6 +36,7 @@
 #include <linux/wait.h>
 #include <linux/completion.h>
 #include <linux/workqueue.h>
+#include <linux/sched/signal.h>
 #include <linux/refcount.h>
 #include <linux/io_uring/cmd.h>
 #include <uapi/linux/ublk_cmd.h>
@@ -336,6 +337,19 @@ struct zublk_dev {
 	struct dentry *dbg;		/* debugfs dir of the counters (or an
 					 * ERR_PTR); removed before the free */
 };
+
+/*
+ * @t's process is exiting (PF_EXITING, or a group exit: a kill or
+ * exit_group()).  Waits that may run in an io-wq worker of the exiting
+ * process end on this: such a worker runs its queued work with the kill
+ * already taken, and the process's exit waits for the worker.  @t is
+ * current or referenced (its signal_struct lives as long).
+ */
+static inline bool zublk_task_exiting(struct task_struct *t)
+{
+	return (READ_ONCE(t->flags) & PF_EXITING) ||
+	       (READ_ONCE(t->signal->flags) & SIGNAL_GROUP_EXIT);
+}
 
 static inline struct zublk_dev *zublk_get(struct zublk_dev *dev)
 {
