@@ -9,6 +9,9 @@
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)
 #   make fuzz     fuzz zublk in the guest (DURATION=600 seconds, SEED=...)
 #
+# DROPIN=1 builds the drop-in ublk_drv.ko (upstream node names) in
+# drv/dropin/ instead of drv/zublk.ko.
+#
 # KERNEL=6.12|7.3|PATH (MODULES=DIR with a bzImage PATH) picks the kernel
 # every target above boots (tests/vm/run --kernel); default 6.12.
 #
@@ -57,8 +60,10 @@ userspace:
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs; fi
 	$(MAKE) -C tests/fuzz
 
+# The drop-in ublk_drv.ko too (drv/dropin/), for tests/zublk/060.
 test-build: deps
 	$(MAKE) build KDIR="$(TEST_KDIR)"
+	$(MAKE) -C drv KDIR="$(TEST_KDIR)" W=1 DROPIN=1
 
 test: test-build
 	@tests/run
