@@ -162,3 +162,4 @@ module_exit(zublk_exit);
 
 MODULE_DESCRIPTION("zublk: ublk-compatible userspace block driver");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(ZUBLK_VERSION);
