@@ -8,6 +8,12 @@
 #   make perfcheck  quick sweep against bench/baseline.json (UPDATE=1 refreshes)
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)
 #   make fuzz     fuzz zublk in the guest (DURATION=600 seconds, SEED=...)
+#   make dkms     dkms add, build and install the checkout's module for the
+#                 test kernel (KVER=6.12|RELEASE); make dkms-remove undoes it
+#
+# DROPIN=1 builds the drop-in ublk_drv.ko (upstream node names) in
+# drv/dropin/ instead of drv/zublk.ko; with 'make dkms' it installs the
+# drop-in DKMS package (ublk-drv-zublk) instead of zublk.
 #
 # KERNEL=6.12|7.3|PATH (MODULES=DIR with a bzImage PATH) picks the kernel
 # every target above boots (tests/vm/run --kernel); default 6.12.
@@ -57,8 +63,10 @@ userspace:
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs; fi
 	$(MAKE) -C tests/fuzz
 
+# The drop-in ublk_drv.ko too (drv/dropin/), for tests/zublk/060.
 test-build: deps
 	$(MAKE) build KDIR="$(TEST_KDIR)"
+	$(MAKE) -C drv KDIR="$(TEST_KDIR)" W=1 DROPIN=1
 
 test: test-build
 	@tests/run
@@ -83,10 +91,17 @@ fuzz: test-build
 		ZUBLK_TEST_TIMEOUT=$$(($(DURATION) + 600)) ZUBLK_SUITE_TIMEOUT=$$(($(DURATION) + 1200)) \
 		tests/run --no-host fuzz
 
+DKMS_FLAGS = $(if $(filter 1,$(DROPIN)),--dropin)
+dkms: deps
+	scripts/dkms $(DKMS_FLAGS) install $(or $(KVER),6.12)
+
+dkms-remove:
+	scripts/dkms $(DKMS_FLAGS) remove
+
 clean:
 	-$(MAKE) -C drv clean KDIR="$(KDIR)"
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
 	$(MAKE) -C tests/fuzz clean
 
-.PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz clean
+.PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz dkms dkms-remove clean

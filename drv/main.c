@@ -21,10 +21,11 @@ module_param(test_warn, bool, 0444);
 MODULE_PARM_DESC(test_warn,
 	"Test only: emit one WARN at load so the test harness can prove its dmesg check fails a test (default: false)");
 
-static bool upstream_names;
+/* The drop-in build (DROPIN=1, module ublk_drv) uses upstream names by default. */
+static bool upstream_names = IS_ENABLED(ZUBLK_DROPIN);
 module_param(upstream_names, bool, 0444);
 MODULE_PARM_DESC(upstream_names,
-	"Stand in for ublk_drv: register /dev/ublk-control, /dev/ublkcN and /dev/ublkbN instead of the zublk names, and report upstream flags only in GET_FEATURES (zublk's in ZUBLK_U_CMD_GET_EXT_FEATURES); refused while ublk_drv is loaded (default: false)");
+	"Stand in for ublk_drv: register /dev/ublk-control, /dev/ublkcN and /dev/ublkbN instead of the zublk names, and report upstream flags only in GET_FEATURES (zublk's in ZUBLK_U_CMD_GET_EXT_FEATURES); refused while ublk_drv is loaded or /dev/ublk-control is taken (default: false; true in the drop-in ublk_drv build)");
 
 struct zublk_global zublk;
 
@@ -49,15 +50,34 @@ struct class *zublk_get_class(void)
 	return &zublk_class;
 }
 
-/* ublk_drv present (loaded or built in)?  Its sysfs module dir tells. */
-static bool zublk_ublk_drv_present(void)
+static bool zublk_sysfs_exists(const char *name)
 {
 	struct path path;
 
-	if (kern_path("/sys/module/ublk_drv", LOOKUP_FOLLOW, &path))
+	if (kern_path(name, LOOKUP_FOLLOW, &path))
 		return false;
 	path_put(&path);
 	return true;
+}
+
+/*
+ * May we register the upstream names?  Not while ublk_drv is present
+ * (loaded or built in: its sysfs module dir tells; the drop-in build is
+ * ublk_drv itself, so it looks at the node alone), nor while another
+ * driver holds /dev/ublk-control (a built-in ublk without a module dir,
+ * zublk loaded with upstream_names=1).
+ */
+static int zublk_upstream_names_free(void)
+{
+	if (!IS_ENABLED(ZUBLK_DROPIN) && zublk_sysfs_exists("/sys/module/ublk_drv")) {
+		pr_err("upstream_names=1 refused: ublk_drv is loaded and owns /dev/ublk-control; unload it first\n");
+		return -EBUSY;
+	}
+	if (zublk_sysfs_exists("/sys/class/misc/ublk-control")) {
+		pr_err("upstream names refused: /dev/ublk-control is taken (ublk built in, or zublk loaded with upstream_names=1)\n");
+		return -EBUSY;
+	}
+	return 0;
 }
 
 static int __init zublk_init(void)
@@ -67,10 +87,9 @@ static int __init zublk_init(void)
 
 	zublk.upstream_names = upstream_names;
 	if (upstream_names) {
-		if (zublk_ublk_drv_present()) {
-			pr_err("upstream_names=1 refused: ublk_drv is loaded and owns /dev/ublk-control; unload it first\n");
-			return -EBUSY;
-		}
+		ret = zublk_upstream_names_free();
+		if (ret)
+			return ret;
 		zublk.ctrl.name = "ublk-control";
 		zublk.cname = "ublkc";
 		zublk.bname = "ublkb";
@@ -143,3 +162,4 @@ module_exit(zublk_exit);
 
 MODULE_DESCRIPTION("zublk: ublk-compatible userspace block driver");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(ZUBLK_VERSION);

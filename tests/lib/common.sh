@@ -19,6 +19,8 @@
 ZUBLK_ROOT=${ZUBLK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 RAMSRV=$ZUBLK_ROOT/ramsrv/ramsrv
 ZUBLK_KO=$ZUBLK_ROOT/drv/zublk.ko
+# The drop-in build (make -C drv DROPIN=1): the same module named ublk_drv.
+ZUBLK_DROPIN_KO=$ZUBLK_ROOT/drv/dropin/ublk_drv.ko
 
 # fail MSG: print why the test failed and stop it.
 fail() {
@@ -57,12 +59,18 @@ require_file() {
 # the running kernel).  Under another kernel than the one it was built for
 # the tests that load it skip rather than fail.
 require_zublk_ko() {
-	local rel=${1:-$(uname -r)} vermagic
-	require_file "$ZUBLK_KO" || return 1
-	vermagic=$(modinfo -F vermagic "$ZUBLK_KO" 2>/dev/null)
+	require_built_ko "$ZUBLK_KO" "$@"
+}
+
+# require_built_ko KO [RELEASE]: the module file KO exists, built for
+# RELEASE (default: the running kernel).
+require_built_ko() {
+	local ko=$1 rel=${2:-$(uname -r)} vermagic
+	require_file "$ko" || return 1
+	vermagic=$(modinfo -F vermagic "$ko" 2>/dev/null)
 	vermagic=${vermagic%% *}
 	[[ $vermagic == "$rel" ]] || {
-		echo "drv/zublk.ko is built for ${vermagic:-an unknown kernel}, not $rel"
+		echo "${ko#"$ZUBLK_ROOT"/} is built for ${vermagic:-an unknown kernel}, not $rel"
 		return 1
 	}
 }
