@@ -18,7 +18,9 @@
 
 ZUBLK_ROOT=${ZUBLK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 RAMSRV=$ZUBLK_ROOT/ramsrv/ramsrv
-ZUBLK_KO=$ZUBLK_ROOT/drv/zublk.ko
+# The module the tests load: tests/run sets it per kernel (build/<release>/drv/
+# for a kernel built with 'make KVER=...').
+ZUBLK_KO=${ZUBLK_KO:-$ZUBLK_ROOT/drv/zublk.ko}
 
 # fail MSG: print why the test failed and stop it.
 fail() {
@@ -53,7 +55,7 @@ require_file() {
 	done
 }
 
-# require_zublk_ko [RELEASE]: drv/zublk.ko is built, for RELEASE (default:
+# require_zublk_ko [RELEASE]: $ZUBLK_KO is built, for RELEASE (default:
 # the running kernel).  Under another kernel than the one it was built for
 # the tests that load it skip rather than fail.
 require_zublk_ko() {
@@ -62,7 +64,7 @@ require_zublk_ko() {
 	vermagic=$(modinfo -F vermagic "$ZUBLK_KO" 2>/dev/null)
 	vermagic=${vermagic%% *}
 	[[ $vermagic == "$rel" ]] || {
-		echo "drv/zublk.ko is built for ${vermagic:-an unknown kernel}, not $rel"
+		echo "${ZUBLK_KO#"$ZUBLK_ROOT"/} is built for ${vermagic:-an unknown kernel}, not $rel"
 		return 1
 	}
 }
@@ -78,7 +80,7 @@ wait_for() {
 	return 1
 }
 
-# Load / unload zublk.ko from the build tree.
+# Load / unload $ZUBLK_KO.
 zublk_load() {
 	local why
 	lsmod | grep -q '^zublk ' && return 0
