@@ -69,6 +69,17 @@ require_zublk_ko() {
 	}
 }
 
+# kernel_config: the running kernel's .config (/boot/config-<release>, or
+# /lib/modules/<release>/config where Debian's 7.x packages put it), or
+# nothing.
+kernel_config() {
+	local f
+	for f in "/boot/config-$(uname -r)" "/lib/modules/$(uname -r)/config"; do
+		[[ -f $f ]] && { echo "$f"; return 0; }
+	done
+	return 1
+}
+
 # wait_for TIMEOUT_S CMD...: poll CMD every 0.1 s until it succeeds.
 wait_for() {
 	local timeout=$1 i
