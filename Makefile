@@ -3,7 +3,8 @@
 #   make deps     install build and test dependencies (Debian 12, root)
 #   make          build drv/zublk.ko and ramsrv/ramsrv
 #   make demo     boot the test kernel, compare a zublk RAM disk with brd
-#   make test     everything: deps, build, host tests, the in-guest suite
+#   make test     everything: deps, build, host tests, the in-guest suite;
+#                 then on 7.3.4 the W=1 build, the zublk and ramsrv groups
 #   make bench    fio sweep in the guest (PRESET=quick|full), results/<stamp>/
 #   make perfcheck  quick sweep against bench/baseline.json (UPDATE=1 refreshes)
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)
@@ -23,7 +24,8 @@
 # bookworm-backports headers).  'make test' and 'make demo' always build
 # against the test kernel, since that is what they boot.  'make KVER=7.3'
 # builds it for Debian's 7.3.4 in a trixie build root (scripts/buildroot)
-# instead.
+# instead, into build/<release>/drv/zublk.ko (drv/ keeps the 6.12 build),
+# where tests/run finds it for that kernel.
 
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell scripts/test-kernel kdir 2>/dev/null))
@@ -39,6 +41,16 @@ TK = scripts/test-kernel --kernel "$(or $(ZUBLK_KERNEL),6.12)" --modules "$(ZUBL
 # The module is built for the booted kernel when it has a kbuild tree, else
 # for 6.12 (and its tests skip on the other kernel).
 TEST_KDIR = $(or $(shell $(TK) kdir 2>/dev/null),$(shell scripts/test-kernel --kernel 6.12 kdir))
+# 'make test' runs part of the suite on this kernel too, after the whole
+# suite on KERNEL (tests/run --also): by default on 7.3 when KERNEL is the
+# default 6.12.  TEST_ALSO= turns that off.
+TEST_ALSO ?= $(if $(ZUBLK_KERNEL),,7.3)
+# $(call krel,VER): the release of a Debian kernel of scripts/kernels.sh
+# (built in a build root), else nothing.
+krel = $(firstword $(shell bash -c '. scripts/kernels.sh && cached_kernel "$(1)"'))
+# The kernels test-build builds the module for in their build root: the
+# booted one, and TEST_ALSO.
+TEST_KVERS = $(sort $(foreach v,$(ZUBLK_KERNEL) $(TEST_ALSO),$(if $(call krel,$(v)),$(v))))
 
 all: deps
 	$(MAKE) build KDIR="$(KDIR)"
@@ -50,10 +62,17 @@ deps:
 build: module userspace
 
 # KVER=7.3 builds the module in a debootstrapped trixie build root with
-# Debian's 7.3.4 headers (scripts/buildroot creates it on first use).
+# Debian's 7.3.4 headers (scripts/buildroot creates it on first use), from
+# a copy of the sources in build/<release>/ (kbuild's MO= would refuse drv/
+# once it holds a build for another kernel).  cp -p keeps the times, so an
+# unchanged source is not rebuilt.
+KREL = $(call krel,$(KVER))
 module:
 ifneq ($(KVER),)
-	scripts/buildroot $(KVER) drv W=1
+	@test -n "$(KREL)" || { echo "make: no Debian kernel '$(KVER)' known (scripts/kernels.sh)" >&2; exit 1; }
+	@mkdir -p build/$(KREL)/drv build/$(KREL)/include
+	@cp -p drv/Kbuild drv/*.[ch] build/$(KREL)/drv/ && cp -p include/*.h build/$(KREL)/include/ && cp -p dkms.conf build/$(KREL)/
+	scripts/buildroot $(KVER) build/$(KREL)/drv W=1
 else
 	$(MAKE) -C drv KDIR="$(KDIR)" W=1
 endif
@@ -67,9 +86,10 @@ userspace:
 test-build: deps
 	$(MAKE) build KDIR="$(TEST_KDIR)"
 	$(MAKE) -C drv KDIR="$(TEST_KDIR)" W=1 DROPIN=1
+	$(foreach v,$(TEST_KVERS),$(MAKE) module KVER=$(v) &&) true
 
 test: test-build
-	@tests/run
+	@tests/run $(if $(TEST_ALSO),--also $(TEST_ALSO))
 
 demo: test-build
 	@tests/vm/run --mem 4G --hugepages 640 --timeout 600 -- scripts/demo-guest
@@ -100,6 +120,7 @@ dkms-remove:
 
 clean:
 	-$(MAKE) -C drv clean KDIR="$(KDIR)"
+	rm -rf build
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
 	$(MAKE) -C tests/fuzz clean

@@ -18,7 +18,9 @@
 
 ZUBLK_ROOT=${ZUBLK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 RAMSRV=$ZUBLK_ROOT/ramsrv/ramsrv
-ZUBLK_KO=$ZUBLK_ROOT/drv/zublk.ko
+# The module the tests load: tests/run sets it per kernel (build/<release>/drv/
+# for a kernel built with 'make KVER=...').
+ZUBLK_KO=${ZUBLK_KO:-$ZUBLK_ROOT/drv/zublk.ko}
 # The drop-in build (make -C drv DROPIN=1): the same module named ublk_drv.
 ZUBLK_DROPIN_KO=$ZUBLK_ROOT/drv/dropin/ublk_drv.ko
 
@@ -55,7 +57,7 @@ require_file() {
 	done
 }
 
-# require_zublk_ko [RELEASE]: drv/zublk.ko is built, for RELEASE (default:
+# require_zublk_ko [RELEASE]: $ZUBLK_KO is built, for RELEASE (default:
 # the running kernel).  Under another kernel than the one it was built for
 # the tests that load it skip rather than fail.
 require_zublk_ko() {
@@ -75,6 +77,17 @@ require_built_ko() {
 	}
 }
 
+# kernel_config: the running kernel's .config (/boot/config-<release>, or
+# /lib/modules/<release>/config where Debian's 7.x packages put it), or
+# nothing.
+kernel_config() {
+	local f
+	for f in "/boot/config-$(uname -r)" "/lib/modules/$(uname -r)/config"; do
+		[[ -f $f ]] && { echo "$f"; return 0; }
+	done
+	return 1
+}
+
 # wait_for TIMEOUT_S CMD...: poll CMD every 0.1 s until it succeeds.
 wait_for() {
 	local timeout=$1 i
@@ -86,7 +99,7 @@ wait_for() {
 	return 1
 }
 
-# Load / unload zublk.ko from the build tree.
+# Load / unload $ZUBLK_KO.
 zublk_load() {
 	local why
 	lsmod | grep -q '^zublk ' && return 0

@@ -70,6 +70,13 @@
  *   FETCH from a second task before all tags of the queue are fetched:
  *       zublk -EINVAL (the first FETCH binds the queue); ublk_drv accepts
  *       it (it binds the queue once all tags are fetched).
+ * ublk_drv of 7.3 (told from 6.12's by UBLK_F_UPDATE_SIZE, which 6.16
+ * added) answers as zublk does where 6.12's differs above for the shifts
+ * above 28 and DMA_ALIGN/SEGMENT, and differs from zublk (which follows
+ * 6.12) in two checks:
+ *   UPDATE_SIZE: implemented (on a device never started: -ENODEV); zublk
+ *       and ublk_drv 6.12 answer -EOPNOTSUPP.
+ *   FETCH of an already fetched tag: -EINVAL; zublk and 6.12 -EBUSY.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -93,9 +100,10 @@
 
 #include "../../include/zublk.h"	/* the 6.13 FAIL_IO bits 6.12 lacks */
 
-/* upstream 6.16 commands */
+/* upstream 6.16 commands, and the feature flag of the first */
 #define U_CMD_UPDATE_SIZE	_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
 #define U_CMD_QUIESCE_DEV	_IOWR('u', 0x16, struct ublksrv_ctrl_cmd)
+#define U_F_UPDATE_SIZE		(1ULL << 10)
 
 #define DEPTH		4
 #define DEV_BYTES	(4u << 20)
@@ -103,6 +111,7 @@
 
 static const char *ctrl_path = "/dev/zublk-control";
 static bool upstream;		/* checking ublk_drv */
+static bool drv612;		/* ublk_drv without UBLK_F_UPDATE_SIZE (6.12's) */
 static int failures;
 
 static void check(const char *what, long got, long want)
@@ -582,6 +591,7 @@ static int badinput(void)
 	struct ctrl c, c64;
 	struct zublk_params p;
 	struct srv s;
+	bool newer = upstream && !drv612;	/* see ERRNO_DIFFS */
 	int id, ret;
 
 	if (ctrl_open(&c, true) < 0)
@@ -640,8 +650,9 @@ static int badinput(void)
 	check("START_USER_RECOVERY without the flag",
 	      ctrl_cmd(&c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
 	/* 6.16 commands: neither ublk_drv 6.12 nor zublk has them */
-	check("UPDATE_SIZE (6.16, not implemented)",
-	      ctrl_cmd(&c, U_CMD_UPDATE_SIZE, id, NULL, 0, 1 << 20), -EOPNOTSUPP);
+	if (!newer)
+		check("UPDATE_SIZE (6.16, not implemented)",
+		      ctrl_cmd(&c, U_CMD_UPDATE_SIZE, id, NULL, 0, 1 << 20), -EOPNOTSUPP);
 	check("QUIESCE_DEV (6.16, not implemented)",
 	      ctrl_cmd(&c, U_CMD_QUIESCE_DEV, id, NULL, 0, 0), -EOPNOTSUPP);
 	check("DEL_DEV", del_dev(&c, id), 0);
@@ -718,7 +729,7 @@ static int badinput(void)
 	io_prep(&s, UBLK_U_IO_FETCH_REQ, 0, 0, -1, buf_of(&s, 0));
 	io_uring_submit(&s.ring);
 	check("FETCH of an already fetched tag",
-	      io_once(&s, UBLK_U_IO_FETCH_REQ, 0, 0, buf_of(&s, 0)), -EBUSY);
+	      io_once(&s, UBLK_U_IO_FETCH_REQ, 0, 0, buf_of(&s, 0)), newer ? -EINVAL : -EBUSY);
 	check("COMMIT of a tag not handed out",
 	      io_once(&s, UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, 0, buf_of(&s, 0)), -EBUSY);
 	/* ublk_drv binds a queue to its task only once all tags are fetched */
@@ -971,7 +982,7 @@ static int limits(void)
 		/* ublk_drv 6.12.95 accepts them; later upstream refuses */
 		for (unsigned int v = 29; v <= 31; v++)
 			check_basic(&c, id, shifts[i].name, shifts[i].off, v,
-				    upstream ? 0 : -EINVAL);
+				    drv612 ? 0 : -EINVAL);
 	}
 	check("DEL_DEV", del_dev(&c, id), 0);
 
@@ -1011,9 +1022,9 @@ static void check_types(struct ctrl *c, int id, const char *what,
 static int params(void)
 {
 	/* ublk_drv 6.12 knows neither type: it masks them off */
-	const uint32_t sg = upstream ? 0 :
+	const uint32_t sg = drv612 ? 0 :
 		UBLK_PARAM_TYPE_DMA_ALIGN | UBLK_PARAM_TYPE_SEGMENT;
-	const int bad = upstream ? 0 : -EINVAL;
+	const int bad = drv612 ? 0 : -EINVAL;
 	struct zublk_params p, g;
 	struct ctrl c;
 	int id;
@@ -1052,7 +1063,7 @@ static int params(void)
 	kublk_null_sg(&p);
 	check_types(&c, id, "kublk null DMA_ALIGN + SEGMENT", &p,
 		    UBLK_PARAM_TYPE_BASIC | sg);
-	if (!upstream && !get_params(&c, id, &g)) {
+	if (!drv612 && !get_params(&c, id, &g)) {
 		check("GET_PARAMS dma alignment", g.dma.alignment, 4095);
 		check("GET_PARAMS seg_boundary_mask", (long)g.seg.seg_boundary_mask, 4095);
 		check("GET_PARAMS max_segment_size", g.seg.max_segment_size, 32 << 10);
@@ -1771,6 +1782,19 @@ int main(int argc, char **argv)
 	upstream = !strstr(ctrl_path, "zublk");
 	if (i >= argc)
 		return usage();
+	if (upstream) {
+		struct ctrl c;
+		uint64_t f = 0;
+
+		if (ctrl_open(&c, true) < 0)
+			return 2;
+		if (ctrl_cmd(&c, UBLK_U_CMD_GET_FEATURES, 0, &f, 8, 0) < 0) {
+			fprintf(stderr, "GET_FEATURES on %s failed\n", ctrl_path);
+			return 2;
+		}
+		ctrl_close(&c);
+		drv612 = !(f & U_F_UPDATE_SIZE);
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm(300);	/* a hang is a failure, not a stuck test run */
 	if (!strcmp(argv[i], "badinput"))
