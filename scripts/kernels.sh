@@ -20,6 +20,12 @@ cached_kernel() {
 	esac
 }
 
+# The ublk kernel selftests built from that kernel's linux-source package
+# (scripts/fetch-kselftest): the directory holding kublk and test_*.sh.
+kselftest_dir() {
+	echo "$KERNEL_CACHE/kselftest-$1/ublk"
+}
+
 # apt_download SUITE WORK DEST PKG...: download PKG... from Debian's SUITE
 # into DEST with a private apt configuration (sources list, state and cache
 # under the scratch directory WORK): nothing touches /etc/apt or dpkg's
