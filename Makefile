@@ -8,6 +8,7 @@
 #   make perfcheck  quick sweep against bench/baseline.json (UPDATE=1 refreshes)
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)
 #   make fuzz     fuzz zublk in the guest (DURATION=600 seconds, SEED=...)
+#   make kselftest  the kernel's own ublk selftests on 7.3's in-tree ublk_drv
 #
 # KERNEL=6.12|7.3|PATH (MODULES=DIR with a bzImage PATH) picks the kernel
 # every target above boots (tests/vm/run --kernel); default 6.12.
@@ -83,10 +84,20 @@ fuzz: test-build
 		ZUBLK_TEST_TIMEOUT=$$(($(DURATION) + 600)) ZUBLK_SUITE_TIMEOUT=$$(($(DURATION) + 1200)) \
 		tests/run --no-host fuzz
 
+# The kernel's ublk selftests, built from Debian's linux-source-7.3 in the
+# trixie build root (scripts/fetch-kselftest), run in the 7.3.4 guest.
+# Not part of 'make test'.  TESTS= picks tests or groups (null_01 stress).
+kselftest-build: deps
+	scripts/fetch-kselftest 7.3
+
+kselftest: kselftest-build
+	tests/kselftest/run --results results/kselftest-7.3.md $(TESTS)
+
 clean:
 	-$(MAKE) -C drv clean KDIR="$(KDIR)"
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
 	$(MAKE) -C tests/fuzz clean
 
-.PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz clean
+.PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz \
+	kselftest-build kselftest clean
