@@ -9,6 +9,7 @@
 #   make perfcheck  quick sweep against bench/baseline.json (UPDATE=1 refreshes)
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)
 #   make fuzz     fuzz zublk in the guest (DURATION=600 seconds, SEED=...)
+#   make kselftest  the kernel's own ublk selftests on 7.3's in-tree ublk_drv
 #   make dkms     dkms add, build and install the checkout's module for the
 #                 test kernel (KVER=6.12|RELEASE); make dkms-remove undoes it
 #
@@ -118,6 +119,15 @@ dkms: deps
 dkms-remove:
 	scripts/dkms $(DKMS_FLAGS) remove
 
+# The kernel's ublk selftests, built from Debian's linux-source-7.3 in the
+# trixie build root (scripts/fetch-kselftest), run in the 7.3.4 guest.
+# Not part of 'make test'.  TESTS= picks tests or groups (null_01 stress).
+kselftest-build: deps
+	scripts/fetch-kselftest 7.3
+
+kselftest: kselftest-build
+	tests/kselftest/run --results results/kselftest-7.3.md $(TESTS)
+
 clean:
 	-$(MAKE) -C drv clean KDIR="$(KDIR)"
 	rm -rf build
@@ -125,4 +135,5 @@ clean:
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
 	$(MAKE) -C tests/fuzz clean
 
-.PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz dkms dkms-remove clean
+.PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz \
+	dkms dkms-remove kselftest-build kselftest clean

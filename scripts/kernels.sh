@@ -29,3 +29,33 @@ cached_kernel() {
 	*) return 1 ;;
 	esac
 }
+
+# The ublk kernel selftests built from that kernel's linux-source package
+# (scripts/fetch-kselftest): the directory holding kublk and test_*.sh.
+kselftest_dir() {
+	echo "$KERNEL_CACHE/kselftest-$1/ublk"
+}
+
+# apt_download SUITE WORK DEST PKG...: download PKG... from Debian's SUITE
+# into DEST with a private apt configuration (sources list, state and cache
+# under the scratch directory WORK): nothing touches /etc/apt or dpkg's
+# database.  Prints apt's first error and returns 1 on failure.
+apt_download() {
+	local suite=$1 work=$2 dest=$3 opts
+	shift 3
+	mkdir -p "$work"/{parts,state/lists/partial,cache/archives/partial}
+	: >"$work/status"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+		>"$work/sources.list"
+	opts=(-q -o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=$work/parts"
+		-o "Dir::State=$work/state" -o "Dir::State::status=$work/status" -o "Dir::Cache=$work/cache"
+		-o APT::Sandbox::User=root)
+	if ! apt-get "${opts[@]}" update >"$work/log" 2>&1; then
+		echo "apt-get update of $suite failed: $(grep -E '^(E|W):' "$work/log" | head -n 1)" >&2
+		return 1
+	fi
+	if ! (cd "$dest" && apt-get "${opts[@]}" download "$@") >"$work/log" 2>&1; then
+		echo "cannot download $* from $suite: $(grep -E '^E:' "$work/log" | head -n 1)" >&2
+		return 1
+	fi
+}
