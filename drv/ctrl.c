@@ -439,10 +439,7 @@ static void zublk_stop(struct zublk_dev *dev)
 	mutex_unlock(&dev->mutex);
 	/* a START_DEV waiting for fetches gives up (it sees NO_ARM) */
 	complete_all(&dev->ready);
-	/*
-	 * Outside dev->mutex: completing a command takes its ring's lock, and
-	 * FETCH runs under that lock.
-	 */
+	/* outside dev->mutex: lock order in zublk.h (the ring's lock) */
 	zublk_cancel_cmds(dev);
 }
 

@@ -3,26 +3,14 @@
  * What happens when the server fails: user recovery (UBLK_F_USER_RECOVERY,
  * _REISSUE, _FAIL_IO; START/END_USER_RECOVERY) and the IO timeout.
  *
- * Device states (GET_DEV_INFO .state, from dev->state):
- *   DEAD      not started, stopped, or its server is gone for good (no
- *             recovery flag, or an IO timed out): IO fails with EIO
- *   LIVE      started and served
- *   QUIESCED  recovery device whose server is gone: the tag set stays
- *             quiesced, so new IO waits in blk-mq; requests the server
- *             never saw are requeued; requests it held are requeued with
- *             REISSUE and fail with EIO without it
- *   FAIL_IO   the same with UBLK_F_USER_RECOVERY_FAIL_IO: the tag set runs
- *             and every request fails with EIO at once
+ * Device states (DEAD, LIVE, QUIESCED, FAIL_IO), which function moves
+ * which ZDEV_* bit under which lock, and the lock order: drv/zublk.h.
  *
  * Recovery: once the old server's char node is released,
  * START_USER_RECOVERY forgets its tasks and tags so a new process can open
  * the char node, mmap and FETCH every tag; END_USER_RECOVERY waits for the
  * fetches, then unquiesces (or stops failing IO): LIVE again.  STOP_DEV in
  * QUIESCED/FAIL_IO makes the device DEAD, failing what waited.
- *
- * Locking: dev->mutex > dev->abort_mutex > dev->fetch_mutex.  The NOSRV,
- * FAIL_IO, RECOVERING and STOPPED bits change under abort_mutex, so a
- * server loss (zublk_abort_dev()) is judged against a stable picture.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
