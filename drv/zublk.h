@@ -517,8 +517,6 @@ void zublk_remove_all(void);
 
 /* cdev.c */
 int zublk_add_chdev(struct zublk_dev *dev);
-void zublk_abort_dev(struct zublk_dev *dev);
-void zublk_kill_dev(struct zublk_dev *dev);
 void zublk_cancel_cmds(struct zublk_dev *dev);
 
 /* blkmq.c */
@@ -526,16 +524,15 @@ int zublk_init_tag_set(struct zublk_dev *dev);
 int zublk_start_disk(struct zublk_dev *dev);
 void zublk_stop_disk(struct zublk_dev *dev);
 void zublk_part_scan_work(struct work_struct *work);
-void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags,
-		      bool cancel);
 void zublk_fail_pending(struct zublk_queue *q);
 void zublk_put_req(struct zublk_queue *q, struct zublk_io *io,
 		   struct request *rq);
 
 /* recovery.c */
 int zublk_check_recovery_flags(u64 flags);
-bool zublk_nosrv_begin(struct zublk_dev *dev);
 int zublk_nosrv_res(const struct zublk_dev *dev, bool owned);
+void zublk_abort_dev(struct zublk_dev *dev);
+void zublk_abort_cancel(struct zublk_queue *q);
 void zublk_recovery_stop(struct zublk_dev *dev);
 int zublk_ctrl_start_recovery(struct zublk_dev *dev);
 int zublk_ctrl_end_recovery(struct zublk_dev *dev,
@@ -562,7 +559,6 @@ int zublk_store_copy(struct zublk_queue *q, struct request *rq, int result,
 		     u64 off);
 
 /* pin.c */
-unsigned int zublk_unpin(struct zublk_pinned *p);
 void zublk_pinned_iter(const struct zublk_pinned *p, unsigned int dir, u64 off,
 		       size_t len, struct iov_iter *iter);
 struct zublk_pinned *zublk_pin_buf(struct zublk_queue *q, u16 tag, u64 addr);
