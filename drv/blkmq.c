@@ -133,6 +133,9 @@ static blk_status_t zublk_prep_rq(struct zublk_queue *q, struct request *rq)
 	return BLK_STS_OK;
 }
 
+static void zublk_deliver_tw(struct io_uring_cmd *cmd,
+			     unsigned int issue_flags, bool cancel);
+
 /* The task-work callback io_uring calls for zublk_deliver_tw(). */
 ZUBLK_TW_CB(zublk_deliver_cb, zublk_deliver_tw)
 
@@ -270,8 +273,8 @@ out_abort:
 }
 
 /* Task work scheduled by ->queue_rq: deliver every queued request. */
-void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags,
-		      bool cancel)
+static void zublk_deliver_tw(struct io_uring_cmd *cmd,
+			     unsigned int issue_flags, bool cancel)
 {
 	struct zublk_queue *q = zublk_pdu(cmd)->q;
 	struct zublk_io *own = &q->ios[zublk_pdu(cmd)->tag];

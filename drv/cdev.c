@@ -2,8 +2,8 @@
 /*
  * The per-device char node /dev/zublkcN: single opener, read-only mmap of
  * each queue's descriptor array, the io commands (FETCH_REQ,
- * COMMIT_AND_FETCH_REQ, NEED_GET_DATA), user copy (pread/pwrite) and the
- * teardown paths (io_uring cancel, release, STOP).
+ * COMMIT_AND_FETCH_REQ, NEED_GET_DATA) and user copy (pread/pwrite).
+ * What a server loss does (io_uring cancel, release) is recovery.c's.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -84,135 +84,13 @@ void zublk_cancel_cmds(struct zublk_dev *dev)
 	}
 }
 
-/*
- * End the request the server owns on @tag, if any: with EIO, or requeued
- * for the next server (recovery with REISSUE).
- */
-static void zublk_abort_io(struct zublk_queue *q, unsigned int tag)
-{
-	struct zublk_io *io = &q->ios[tag];
-	struct request *rq;
-
-	if (!test_and_clear_bit(ZIO_OWNED, &io->flags))
-		return;
-	clear_bit(ZIO_NEED_GET_DATA, &io->flags);
-	rq = blk_mq_tag_to_rq(q->dev->set.tags[q->q_id], tag);
-	io->res = zublk_nosrv_res(q->dev, true);
-	zublk_put_req(q, io, rq);
-}
-
-/*
- * Settle the fate of @dev when its server is gone (or its ring is), or is
- * declared hung (@final): a recovery device that is started keeps its disk
- * and waits for a new server (recovery.c); otherwise new IO fails with EIO
- * at once from now on (DEAD).  Idempotent.  abort_mutex held.
- */
-static void zublk_abort_state(struct zublk_dev *dev, bool final)
-{
-	lockdep_assert_held(&dev->abort_mutex);
-	if (test_bit(ZDEV_NOSRV, &dev->state) && !final) {
-		/* waiting for a new server, and it went away too */
-		set_bit(ZDEV_NO_ARM, &dev->state);
-		/* an END_USER_RECOVERY waiting for fetches gives up */
-		complete_all(&dev->ready);
-	} else if (!test_bit(ZDEV_DEAD, &dev->state) &&
-		   (final || !zublk_nosrv_begin(dev))) {
-		/*
-		 * After the quiesce no ->queue_rq is running or will see !DEAD.
-		 * The tag set's queues do not change meanwhile: START_DEV adds
-		 * the disk's queue under abort_mutex (zublk_start_disk()).
-		 */
-		blk_mq_quiesce_tagset(&dev->set);
-		set_bit(ZDEV_NO_ARM, &dev->state);
-		set_bit(ZDEV_DEAD, &dev->state);
-		clear_bit(ZDEV_RECOVERING, &dev->state);
-		/* a recovery device in QUIESCED: DEAD now, what waited fails */
-		if (test_and_clear_bit(ZDEV_NOSRV, &dev->state) &&
-		    !test_and_clear_bit(ZDEV_FAIL_IO, &dev->state))
-			blk_mq_unquiesce_tagset(&dev->set);
-		blk_mq_unquiesce_tagset(&dev->set);
-		/* a START_DEV waiting for fetches must not wait forever */
-		complete_all(&dev->ready);
-	}
-}
-
-/* End every request the server holds on @q.  abort_mutex held. */
-static void zublk_abort_queue(struct zublk_queue *q)
-{
-	unsigned int t;
-
-	lockdep_assert_held(&q->dev->abort_mutex);
-	for (t = 0; t < q->depth; t++)
-		zublk_abort_io(q, t);
-}
-
-/*
- * Abort @dev (zublk_abort_state()) and end the requests its server holds:
- * on @only, or on every queue when @only is NULL.  With @only, only the
- * first call per queue does anything (q->aborted): io_uring cancels each
- * parked command on its own, and one scan of the queue per server loss is
- * enough, as the char node release scans every queue once more after the
- * last command is gone.  The full scan runs on every call because task
- * work may hand out queued requests after the first one.  Not inlined, so
- * tests count the aborts (ftrace).
- */
-static noinline void __zublk_abort_dev(struct zublk_dev *dev, bool final,
-				       struct zublk_queue *only)
-{
-	unsigned int i;
-
-	mutex_lock(&dev->abort_mutex);
-	if (only) {
-		if (!only->aborted) {
-			WRITE_ONCE(only->aborted, true);
-			zublk_abort_state(dev, final);
-			zublk_abort_queue(only);
-		}
-	} else {
-		zublk_abort_state(dev, final);
-		for (i = 0; i < dev->info.nr_hw_queues; i++) {
-			zublk_abort_queue(dev->queues[i]);
-			/* thousands of tags per queue: let others run */
-			cond_resched();
-		}
-	}
-	mutex_unlock(&dev->abort_mutex);
-}
-
-void zublk_abort_dev(struct zublk_dev *dev)
-{
-	__zublk_abort_dev(dev, false, NULL);
-}
-
-/*
- * The server is taken as hung (an IO timed out): DEAD for good, held
- * requests fail, so do the requests queued for it and not yet delivered
- * (their task work may never run: the server is stopped or does not enter
- * its ring), and parked commands complete with UBLK_IO_RES_ABORT so the
- * server learns it.  Not under dev->mutex: a STOP_DEV may be waiting for
- * the very IO that timed out.
- */
-void zublk_kill_dev(struct zublk_dev *dev)
-{
-	unsigned int i;
-
-	__zublk_abort_dev(dev, true, NULL);
-	/* DEAD was set with the tag set quiesced: q->pending is final now */
-	for (i = 0; i < dev->info.nr_hw_queues; i++)
-		zublk_fail_pending(dev->queues[i]);
-	/* after the QUEUED bits are cleared: their commands complete here */
-	zublk_cancel_cmds(dev);
-}
-
 /* io_uring cancels a parked command: its ring or its task is going away. */
 static void zublk_cmd_cancel(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct zublk_cmd_pdu *pdu = zublk_pdu(cmd);
 	struct zublk_queue *q = pdu->q;
 
-	/* a hint; __zublk_abort_dev() decides under abort_mutex */
-	if (!READ_ONCE(q->aborted))
-		__zublk_abort_dev(q->dev, false, q);
+	zublk_abort_cancel(q);
 	zublk_cancel_io(&q->ios[pdu->tag], issue_flags);
 }
 

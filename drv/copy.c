@@ -224,7 +224,7 @@ int zublk_store_copy(struct zublk_queue *q, struct request *rq, int result,
 		return result;
 	n = min_t(unsigned int, result, blk_rq_bytes(rq));
 	if (unlikely(!st || off > st->len || n > st->len - off)) {
-		if (!test_and_set_bit(ZDEV_STORE_WARNED, &dev->state))
+		if (!test_and_set_bit(ZLOG_STORE_RANGE, &dev->log_once))
 			pr_warn("dev %d q %u tag %d: store range %#llx+%u outside the %llu-byte store; request failed with EIO (logged once)\n",
 				dev->id, q->q_id, rq->tag, off, n,
 				st ? st->len : 0);

@@ -328,6 +328,26 @@ static void zublk_publish(struct zublk_dev *dev)
 	spin_unlock(&zublk.idr_lock);
 }
 
+/* What ADD_DEV grants of a checked @info, and what it fills in. */
+static void zublk_grant_info(struct ublksrv_ctrl_dev_info *info)
+{
+	info->flags |= UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_URING_CMD_COMP_IN_TASK;
+	if (info->flags & UBLK_F_USER_COPY)
+		info->flags &= ~UBLK_F_NEED_GET_DATA;
+	/* no FETCH buffers to pin: not granted */
+	if (info->flags & (UBLK_F_USER_COPY | ZUBLK_F_STORE))
+		info->flags &= ~ZUBLK_F_PIN_BUF;
+	info->nr_hw_queues = min_t(unsigned int, info->nr_hw_queues, nr_cpu_ids);
+	if (!info->max_io_buf_bytes)
+		info->max_io_buf_bytes = ZUBLK_DEF_IO_BUF_BYTES;
+	info->max_io_buf_bytes = round_down(info->max_io_buf_bytes, PAGE_SIZE);
+	if (!info->max_io_buf_bytes)
+		info->max_io_buf_bytes = PAGE_SIZE;
+	info->state = UBLK_S_DEV_DEAD;
+	info->owner_uid = from_kuid(&init_user_ns, current_uid());
+	info->owner_gid = from_kgid(&init_user_ns, current_gid());
+}
+
 static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 {
 	void __user *argp = u64_to_user_ptr(h->addr);
@@ -347,21 +367,7 @@ static int zublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *h)
 	if (ret)
 		return ret;
 
-	info.flags |= UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_URING_CMD_COMP_IN_TASK;
-	if (info.flags & UBLK_F_USER_COPY)
-		info.flags &= ~UBLK_F_NEED_GET_DATA;
-	/* no FETCH buffers to pin: not granted */
-	if (info.flags & (UBLK_F_USER_COPY | ZUBLK_F_STORE))
-		info.flags &= ~ZUBLK_F_PIN_BUF;
-	info.nr_hw_queues = min_t(unsigned int, info.nr_hw_queues, nr_cpu_ids);
-	if (!info.max_io_buf_bytes)
-		info.max_io_buf_bytes = ZUBLK_DEF_IO_BUF_BYTES;
-	info.max_io_buf_bytes = round_down(info.max_io_buf_bytes, PAGE_SIZE);
-	if (!info.max_io_buf_bytes)
-		info.max_io_buf_bytes = PAGE_SIZE;
-	info.state = UBLK_S_DEV_DEAD;
-	info.owner_uid = from_kuid(&init_user_ns, current_uid());
-	info.owner_gid = from_kgid(&init_user_ns, current_gid());
+	zublk_grant_info(&info);
 
 	ret = mutex_lock_killable(&zublk.ctl_mutex);
 	if (ret)
@@ -439,10 +445,7 @@ static void zublk_stop(struct zublk_dev *dev)
 	mutex_unlock(&dev->mutex);
 	/* a START_DEV waiting for fetches gives up (it sees NO_ARM) */
 	complete_all(&dev->ready);
-	/*
-	 * Outside dev->mutex: completing a command takes its ring's lock, and
-	 * FETCH runs under that lock.
-	 */
+	/* outside dev->mutex: lock order in zublk.h (the ring's lock) */
 	zublk_cancel_cmds(dev);
 }
 
@@ -836,6 +839,35 @@ static int zublk_ctrl_get_features(const struct ublksrv_ctrl_cmd *h, bool ext)
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* A command on @dev other than DEL_DEV; the caller holds a reference. */
+static int zublk_ctrl_dev_cmd(struct zublk_dev *dev, int nr,
+			      const struct ublksrv_ctrl_cmd *h)
+{
+	switch (nr) {
+	case UBLK_CMD_START_DEV:
+		return zublk_ctrl_start_dev(dev, h);
+	case UBLK_CMD_STOP_DEV:
+		zublk_stop(dev);
+		return 0;
+	case UBLK_CMD_GET_DEV_INFO:
+		return zublk_ctrl_get_dev_info(dev, h->addr, h->len);
+	case UBLK_CMD_GET_DEV_INFO2:
+		return zublk_ctrl_get_dev_info2(dev, h);
+	case UBLK_CMD_SET_PARAMS:
+		return zublk_ctrl_set_params(dev, h);
+	case UBLK_CMD_GET_PARAMS:
+		return zublk_ctrl_get_params(dev, h);
+	case UBLK_CMD_GET_QUEUE_AFFINITY:
+		return zublk_ctrl_get_queue_affinity(dev, h);
+	case UBLK_CMD_START_USER_RECOVERY:
+		return zublk_ctrl_start_recovery(dev);
+	case UBLK_CMD_END_USER_RECOVERY:
+		return zublk_ctrl_end_recovery(dev, h);
+	default:
+		return -EINVAL;
+	}
+}
+
 int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	const struct ublksrv_ctrl_cmd *src;
@@ -876,50 +908,11 @@ int zublk_ctrl_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	dev = zublk_lookup(h.dev_id);
 	if (!dev)
 		return -ENODEV;
-	if (test_bit(ZDEV_DELETED, &dev->state) &&
-	    nr != UBLK_CMD_DEL_DEV && nr != _IOC_NR(UBLK_U_CMD_DEL_DEV_ASYNC)) {
-		ret = -ENODEV;
-		goto out_put;
-	}
-
-	switch (nr) {
-	case UBLK_CMD_DEL_DEV:
-		return zublk_ctrl_del_dev(dev, true);
-	case _IOC_NR(UBLK_U_CMD_DEL_DEV_ASYNC):
-		return zublk_ctrl_del_dev(dev, false);
-	case UBLK_CMD_START_DEV:
-		ret = zublk_ctrl_start_dev(dev, &h);
-		break;
-	case UBLK_CMD_STOP_DEV:
-		zublk_stop(dev);
-		ret = 0;
-		break;
-	case UBLK_CMD_GET_DEV_INFO:
-		ret = zublk_ctrl_get_dev_info(dev, h.addr, h.len);
-		break;
-	case UBLK_CMD_GET_DEV_INFO2:
-		ret = zublk_ctrl_get_dev_info2(dev, &h);
-		break;
-	case UBLK_CMD_SET_PARAMS:
-		ret = zublk_ctrl_set_params(dev, &h);
-		break;
-	case UBLK_CMD_GET_PARAMS:
-		ret = zublk_ctrl_get_params(dev, &h);
-		break;
-	case UBLK_CMD_GET_QUEUE_AFFINITY:
-		ret = zublk_ctrl_get_queue_affinity(dev, &h);
-		break;
-	case UBLK_CMD_START_USER_RECOVERY:
-		ret = zublk_ctrl_start_recovery(dev);
-		break;
-	case UBLK_CMD_END_USER_RECOVERY:
-		ret = zublk_ctrl_end_recovery(dev, &h);
-		break;
-	default:
-		ret = -EINVAL;
-		break;
-	}
-out_put:
+	/* DEL consumes the reference, and may repeat on a deleted device */
+	if (nr == UBLK_CMD_DEL_DEV || nr == _IOC_NR(UBLK_U_CMD_DEL_DEV_ASYNC))
+		return zublk_ctrl_del_dev(dev, nr == UBLK_CMD_DEL_DEV);
+	ret = test_bit(ZDEV_DELETED, &dev->state) ? -ENODEV :
+		zublk_ctrl_dev_cmd(dev, nr, &h);
 	zublk_put(dev);
 	return ret;
 }

@@ -191,7 +191,7 @@ out_unpin:
 }
 
 /* Drop every pin of @p (NULL is fine) and free it; returns the pins dropped. */
-unsigned int zublk_unpin(struct zublk_pinned *p)
+static unsigned int zublk_unpin(struct zublk_pinned *p)
 {
 	unsigned int i, nr;
 

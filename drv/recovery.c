@@ -3,26 +3,14 @@
  * What happens when the server fails: user recovery (UBLK_F_USER_RECOVERY,
  * _REISSUE, _FAIL_IO; START/END_USER_RECOVERY) and the IO timeout.
  *
- * Device states (GET_DEV_INFO .state, from dev->state):
- *   DEAD      not started, stopped, or its server is gone for good (no
- *             recovery flag, or an IO timed out): IO fails with EIO
- *   LIVE      started and served
- *   QUIESCED  recovery device whose server is gone: the tag set stays
- *             quiesced, so new IO waits in blk-mq; requests the server
- *             never saw are requeued; requests it held are requeued with
- *             REISSUE and fail with EIO without it
- *   FAIL_IO   the same with UBLK_F_USER_RECOVERY_FAIL_IO: the tag set runs
- *             and every request fails with EIO at once
+ * Device states (DEAD, LIVE, QUIESCED, FAIL_IO), which function moves
+ * which ZDEV_* bit under which lock, and the lock order: drv/zublk.h.
  *
  * Recovery: once the old server's char node is released,
  * START_USER_RECOVERY forgets its tasks and tags so a new process can open
  * the char node, mmap and FETCH every tag; END_USER_RECOVERY waits for the
  * fetches, then unquiesces (or stops failing IO): LIVE again.  STOP_DEV in
  * QUIESCED/FAIL_IO makes the device DEAD, failing what waited.
- *
- * Locking: dev->mutex > dev->abort_mutex > dev->fetch_mutex.  The NOSRV,
- * FAIL_IO, RECOVERING and STOPPED bits change under abort_mutex, so a
- * server loss (zublk_abort_dev()) is judged against a stable picture.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -59,7 +47,7 @@ int zublk_check_recovery_flags(u64 flags)
  * for recovery and is started and not stopping.  False: the caller makes
  * it DEAD.  abort_mutex held.
  */
-bool zublk_nosrv_begin(struct zublk_dev *dev)
+static bool zublk_nosrv_begin(struct zublk_dev *dev)
 {
 	bool fail_io = dev->info.flags & UBLK_F_USER_RECOVERY_FAIL_IO;
 
@@ -251,6 +239,140 @@ u16 zublk_dev_state(const struct zublk_dev *dev)
 		return (st & BIT(ZDEV_FAIL_IO)) ? UBLK_S_DEV_FAIL_IO :
 			UBLK_S_DEV_QUIESCED;
 	return dev->info.state;
+}
+
+/* ---- server loss --------------------------------------------------------- */
+
+/*
+ * End the request the server owns on @tag, if any: with EIO, or requeued
+ * for the next server (recovery with REISSUE).
+ */
+static void zublk_abort_io(struct zublk_queue *q, unsigned int tag)
+{
+	struct zublk_io *io = &q->ios[tag];
+	struct request *rq;
+
+	if (!test_and_clear_bit(ZIO_OWNED, &io->flags))
+		return;
+	clear_bit(ZIO_NEED_GET_DATA, &io->flags);
+	rq = blk_mq_tag_to_rq(q->dev->set.tags[q->q_id], tag);
+	io->res = zublk_nosrv_res(q->dev, true);
+	zublk_put_req(q, io, rq);
+}
+
+/*
+ * Settle the fate of @dev when its server is gone (or its ring is), or is
+ * declared hung (@final): a recovery device that is started keeps its disk
+ * and waits for a new server (zublk_nosrv_begin()); otherwise new IO fails
+ * with EIO at once from now on (DEAD).  Idempotent.  abort_mutex held.
+ */
+static void zublk_abort_state(struct zublk_dev *dev, bool final)
+{
+	lockdep_assert_held(&dev->abort_mutex);
+	if (test_bit(ZDEV_NOSRV, &dev->state) && !final) {
+		/* waiting for a new server, and it went away too */
+		set_bit(ZDEV_NO_ARM, &dev->state);
+		/* an END_USER_RECOVERY waiting for fetches gives up */
+		complete_all(&dev->ready);
+	} else if (!test_bit(ZDEV_DEAD, &dev->state) &&
+		   (final || !zublk_nosrv_begin(dev))) {
+		/*
+		 * After the quiesce no ->queue_rq is running or will see !DEAD.
+		 * The tag set's queues do not change meanwhile: START_DEV adds
+		 * the disk's queue under abort_mutex (zublk_start_disk()).
+		 */
+		blk_mq_quiesce_tagset(&dev->set);
+		set_bit(ZDEV_NO_ARM, &dev->state);
+		set_bit(ZDEV_DEAD, &dev->state);
+		clear_bit(ZDEV_RECOVERING, &dev->state);
+		/* a recovery device in QUIESCED: DEAD now, what waited fails */
+		if (test_and_clear_bit(ZDEV_NOSRV, &dev->state) &&
+		    !test_and_clear_bit(ZDEV_FAIL_IO, &dev->state))
+			blk_mq_unquiesce_tagset(&dev->set);
+		blk_mq_unquiesce_tagset(&dev->set);
+		/* a START_DEV waiting for fetches must not wait forever */
+		complete_all(&dev->ready);
+	}
+}
+
+/* End every request the server holds on @q.  abort_mutex held. */
+static void zublk_abort_queue(struct zublk_queue *q)
+{
+	unsigned int t;
+
+	lockdep_assert_held(&q->dev->abort_mutex);
+	for (t = 0; t < q->depth; t++)
+		zublk_abort_io(q, t);
+}
+
+/*
+ * Abort @dev (zublk_abort_state()) and end the requests its server holds:
+ * on @only, or on every queue when @only is NULL.  With @only, only the
+ * first call per queue does anything (q->aborted): io_uring cancels each
+ * parked command on its own, and one scan of the queue per server loss is
+ * enough, as the char node release scans every queue once more after the
+ * last command is gone.  The full scan runs on every call because task
+ * work may hand out queued requests after the first one.  Not inlined, so
+ * tests count the aborts (ftrace).
+ */
+static noinline void __zublk_abort_dev(struct zublk_dev *dev, bool final,
+				       struct zublk_queue *only)
+{
+	unsigned int i;
+
+	mutex_lock(&dev->abort_mutex);
+	if (only) {
+		if (!only->aborted) {
+			WRITE_ONCE(only->aborted, true);
+			zublk_abort_state(dev, final);
+			zublk_abort_queue(only);
+		}
+	} else {
+		zublk_abort_state(dev, final);
+		for (i = 0; i < dev->info.nr_hw_queues; i++) {
+			zublk_abort_queue(dev->queues[i]);
+			/* thousands of tags per queue: let others run */
+			cond_resched();
+		}
+	}
+	mutex_unlock(&dev->abort_mutex);
+}
+
+/* The char node is released: its server is gone. */
+void zublk_abort_dev(struct zublk_dev *dev)
+{
+	__zublk_abort_dev(dev, false, NULL);
+}
+
+/*
+ * io_uring cancels a parked command of @q: its ring or its task is going
+ * away.  The first cancel per queue aborts.
+ */
+void zublk_abort_cancel(struct zublk_queue *q)
+{
+	/* a hint; __zublk_abort_dev() decides under abort_mutex */
+	if (!READ_ONCE(q->aborted))
+		__zublk_abort_dev(q->dev, false, q);
+}
+
+/*
+ * The server is taken as hung (an IO timed out): DEAD for good, held
+ * requests fail, so do the requests queued for it and not yet delivered
+ * (their task work may never run: the server is stopped or does not enter
+ * its ring), and parked commands complete with UBLK_IO_RES_ABORT so the
+ * server learns it.  Not under dev->mutex: a STOP_DEV may be waiting for
+ * the very IO that timed out.
+ */
+static void zublk_kill_dev(struct zublk_dev *dev)
+{
+	unsigned int i;
+
+	__zublk_abort_dev(dev, true, NULL);
+	/* DEAD was set with the tag set quiesced: q->pending is final now */
+	for (i = 0; i < dev->info.nr_hw_queues; i++)
+		zublk_fail_pending(dev->queues[i]);
+	/* after the QUEUED bits are cleared: their commands complete here */
+	zublk_cancel_cmds(dev);
 }
 
 /* ---- a server dying during STOP ------------------------------------------- */

@@ -19,9 +19,32 @@
  * any control command in progress.  The last put frees the
  * tag set, the queues and the device number.
  *
- * Lock order: zublk.ctl_mutex > dev->mutex > dev->abort_mutex >
- * dev->fetch_mutex; fetch_mutex and abort_mutex are taken under a server
- * ring's uring_lock (FETCH, io_uring cancel).
+ * The rules: the lock order below, the device state machine above struct
+ * zublk_dev, the per-IO state machine above struct zublk_io.  Each shared
+ * field says which lock protects it, or why it needs none.  The .c files
+ * point here rather than repeat them.
+ *
+ * Lock order (outer first; never take an outer lock under an inner one):
+ *   zublk.ctl_mutex     the device table's membership: ADD_DEV, DEL_DEV,
+ *                       module unload (zublk.nr_devs, ZDEV_DELETED)
+ *   > dev->mutex        control commands on one device: START/STOP_DEV,
+ *                       SET/GET_PARAMS, GET_DEV_INFO, START/END_USER_RECOVERY
+ *   > dev->abort_mutex  server loss (zublk_abort_dev(), zublk_kill_dev()),
+ *                       the recovery bits, the tag set's list of queues
+ *                       (the disk's queue joins it under this lock)
+ *   > dev->fetch_mutex  FETCH bookkeeping, store registration
+ *   zublk.idr_lock      spinlock, innermost: taken alone or under
+ *                       ctl_mutex; nothing is taken or waited for inside
+ *   a server ring's uring_lock: io_uring holds it around ->uring_cmd
+ *                       (unless IO_URING_F_UNLOCKED), its task work and its
+ *                       cancel, so fetch_mutex (FETCH) and abort_mutex
+ *                       (io_uring cancel, zublk_cmd_cancel()) are taken
+ *                       under it.  Hence no zublk lock is held around
+ *                       completing a parked command from outside the ring
+ *                       (zublk_cancel_cmds() runs unlocked: zublk_stop(),
+ *                       zublk_kill_dev()) nor around anything that waits
+ *                       for IO while holding abort_mutex or fetch_mutex.
+ *   dev->ready (completion) is waited for with no lock held.
  */
 #ifndef ZUBLK_H
 #define ZUBLK_H
@@ -79,9 +102,10 @@
 /* Module-wide state (main.c). */
 struct zublk_global {
 	struct miscdevice ctrl;		/* control node; registered at load */
-	dev_t chr_devt;			/* base of the char node region */
-	const char *cname;		/* "zublkc" or "ublkc" */
-	const char *bname;		/* "zublkb" or "ublkb" */
+	dev_t chr_devt;			/* base of the char node region; fixed
+					 * at load */
+	const char *cname;		/* "zublkc" or "ublkc"; fixed at load */
+	const char *bname;		/* "zublkb" or "ublkb"; fixed at load */
 	bool upstream_names;		/* module parameter upstream_names; fixed
 					 * at load */
 	struct mutex ctl_mutex;		/* serialises ADD/DEL against each other */
@@ -89,7 +113,8 @@ struct zublk_global {
 	struct idr idr;			/* dev_id -> zublk_dev, protected by idr_lock */
 	unsigned int nr_devs;		/* devices added and not yet deleted,
 					 * protected by ctl_mutex */
-	wait_queue_head_t idr_wq;	/* woken when a device number is freed */
+	wait_queue_head_t idr_wq;	/* woken when a device number is freed
+					 * (has its own lock) */
 };
 
 extern struct zublk_global zublk;
@@ -166,11 +191,18 @@ struct zublk_io {
 					 * read by a canceller only after it
 					 * won ARMED -> 0; NULL after a
 					 * recovery reset */
-	u64 addr;			/* server buffer (user address), from FETCH/COMMIT */
+	u64 addr;			/* server buffer (user address), from
+					 * FETCH (fetch_mutex), COMMIT and
+					 * NEED_GET_DATA (the server task, which
+					 * owns the request); reset by recovery
+					 * (abort_mutex + fetch_mutex, no server) */
 	refcount_t ref;			/* request references: 1 from delivery until commit
 					 * or abort, +1 per user-copy in progress; the last
 					 * put ends the request */
-	int res;			/* result for the request when the last ref drops */
+	int res;			/* result for the request when the last ref
+					 * drops; written by whoever ends the
+					 * request (it won OWNED or holds it),
+					 * before its put */
 	bool fetched;			/* FETCH seen; dev->fetch_mutex */
 	struct zublk_pinned *pbuf;	/* ZUBLK_F_PIN_BUF: long-term pinned buffer
 					 * at pbuf->addr, or NULL; see "Long-term
@@ -246,6 +278,7 @@ struct zublk_cmd_pdu {
 struct zublk_dev;
 
 struct zublk_queue {
+	/* dev .. store: fixed at ADD_DEV, no lock */
 	struct zublk_dev *dev;		/* owning device */
 	u16 q_id;			/* hardware queue index */
 	u16 depth;			/* number of tags */
@@ -260,7 +293,10 @@ struct zublk_queue {
 	bool pin_buf;			/* ZUBLK_F_PIN_BUF granted; fixed at ADD_DEV */
 	bool store;			/* ZUBLK_F_STORE granted; fixed at ADD_DEV */
 	struct zublk_qstats stats;	/* cost counters; see struct zublk_qstats */
-	struct llist_head pending;	/* requests awaiting delivery (lockless) */
+	struct llist_head pending;	/* requests awaiting delivery (lockless:
+					 * ->queue_rq adds, the task work or a
+					 * kill with the tag set quiesced takes
+					 * all) */
 	struct task_struct *task;	/* task that fetched the tags (ref held);
 					 * protected by dev->fetch_mutex, stable
 					 * once set */
@@ -272,26 +308,80 @@ struct zublk_queue {
 					 * dev->abort_mutex, read without it
 					 * as a hint; reset with the queue for
 					 * a new server (recovery) */
-	struct zublk_io ios[];		/* one per tag */
+	struct zublk_io ios[];		/* one per tag; see struct zublk_io */
 };
 
-/* zublk_dev.state bits. */
+/*
+ * Device state machine.  GET_DEV_INFO's .state (zublk_dev_state(),
+ * recovery.c) is derived from dev->state (ZDEV_* bits, atomic bitops) and
+ * dev->info.state (UBLK_S_DEV_DEAD or _LIVE, dev->mutex):
+ *   DEAD      ZDEV_DEAD, or info.state DEAD (before START_DEV, after
+ *             STOP_DEV): IO fails with EIO
+ *   LIVE      info.state LIVE, neither DEAD nor NOSRV: IO goes to the server
+ *   QUIESCED  NOSRV: a recovery device whose server is gone; the tag set
+ *             stays quiesced, new IO waits in blk-mq
+ *   FAIL_IO   NOSRV|FAIL_IO: the same, the tag set runs and IO fails at once
+ *
+ *   ADD_DEV ----------------------> DEAD (info.state; no server yet)
+ *   DEAD --START_DEV--------------> LIVE (USED)
+ *   LIVE --server gone (no recovery flag, or STOPPED), or an IO
+ *          timed out-------------> DEAD (ZDEV_DEAD, for good; a server
+ *                                  lost before START_DEV sets it too)
+ *   LIVE --server gone, recovery--> QUIESCED or FAIL_IO
+ *   QUIESCED/FAIL_IO --START_USER_RECOVERY--> same, RECOVERING, char node
+ *          reopenable --END_USER_RECOVERY (all tags fetched)--> LIVE
+ *   QUIESCED/FAIL_IO --STOP_DEV or IO timeout--> DEAD (ZDEV_DEAD)
+ *   any --STOP_DEV----------------> DEAD (info.state, NO_ARM)
+ *
+ * Who moves which bit, under which lock (readers test without a lock:
+ * ->queue_rq and the task work read DEAD, NOSRV, FAIL_IO and NO_ARM with
+ * READ_ONCE; ->queue_rq fails IO on DEAD or FAIL_IO, and either is set
+ * only while the tag set is quiesced or IO already fails through the
+ * other; FAIL_IO is cleared by END only once every tag is armed):
+ *   OPEN        set: zublk_ch_open() (test_and_set_bit: the bit is the
+ *               single-opener lock; cleared again when NO_ARM);
+ *               clear: zublk_ch_release().  No lock.
+ *   USED        set: zublk_ctrl_start_dev() (dev->mutex); never cleared
+ *   DELETED     set: zublk_ctrl_del_dev(), zublk_remove_all()
+ *               (test_and_set_bit, ctl_mutex); never cleared
+ *   DEAD        set: zublk_abort_state() (abort_mutex, tag set quiesced),
+ *               zublk_recovery_stop() (dev->mutex > abort_mutex; with
+ *               NOSRV: quiesced, or FAIL_IO failing IO); never cleared
+ *   NO_ARM      set: zublk_abort_state(), zublk_nosrv_begin() (abort_mutex),
+ *               zublk_stop() (dev->mutex), zublk_cancel_cmds() (no lock:
+ *               a full barrier pairs it with zublk_arm()'s ARMED);
+ *               clear: zublk_ctrl_start_recovery() (dev->mutex >
+ *               abort_mutex > fetch_mutex), last
+ *   NOSRV and   set: zublk_nosrv_begin() (abort_mutex, tag set quiesced;
+ *   FAIL_IO     FAIL_IO only together with NOSRV); clear:
+ *               zublk_abort_state(), zublk_recovery_stop(),
+ *               zublk_ctrl_end_recovery() (abort_mutex)
+ *   RECOVERING  set: zublk_ctrl_start_recovery(); clear:
+ *               zublk_ctrl_end_recovery(), zublk_recovery_stop(),
+ *               zublk_abort_state() (all abort_mutex)
+ *   STOPPED     set: zublk_recovery_stop() (dev->mutex > abort_mutex);
+ *               never cleared
+ * So a server loss (zublk_abort_dev(), under abort_mutex) judges NOSRV,
+ * FAIL_IO, RECOVERING, STOPPED and DEAD against a stable picture.
+ */
 enum {
 	ZDEV_OPEN,		/* char node is open (single opener) */
 	ZDEV_USED,		/* START_DEV succeeded once; params frozen */
 	ZDEV_DELETED,		/* DEL_DEV removed the device */
 	ZDEV_DEAD,		/* server gone or aborting: IO fails with EIO */
 	ZDEV_NO_ARM,		/* no more commands may be parked (stop/abort) */
-	ZDEV_STORE_WARNED,	/* a store range error was logged */
 	ZDEV_NOSRV,		/* recovery device without a server: IO waits
 				 * on the quiesced tag set (QUIESCED) or fails
-				 * (FAIL_IO) until END_USER_RECOVERY; set and
-				 * cleared under abort_mutex */
+				 * (FAIL_IO) until END_USER_RECOVERY */
 	ZDEV_FAIL_IO,		/* with NOSRV: new IO fails at once */
-	ZDEV_RECOVERING,	/* START_USER_RECOVERY done, END not yet;
-				 * abort_mutex */
+	ZDEV_RECOVERING,	/* START_USER_RECOVERY done, END not yet */
 	ZDEV_STOPPED,		/* STOP_DEV began: a server loss is final
-				 * from here on; abort_mutex */
+				 * from here on */
+};
+
+/* zublk_dev.log_once bits: messages logged once per device. */
+enum {
+	ZLOG_STORE_RANGE,	/* a store range error was logged */
 };
 
 struct zublk_dev {
@@ -300,22 +390,33 @@ struct zublk_dev {
 						 * queue_depth and flags are fixed
 						 * at ADD_DEV */
 	struct zublk_params params;	/* protected by mutex */
-	struct mutex mutex;		/* control commands: start/stop, params */
+	struct mutex mutex;		/* control commands: start/stop, params;
+					 * lock order at the top */
 	struct mutex abort_mutex;	/* serialises zublk_abort_dev(); the
-					 * tag set's queues (START_DEV adds
-					 * the disk's under it) */
+					 * recovery bits; the tag set's queues
+					 * (START_DEV adds the disk's under it) */
 	struct mutex fetch_mutex;	/* FETCH bookkeeping: q->task, q->ring,
 					 * q->nr_fetched, io->fetched,
 					 * nr_queues_ready; taken under the
 					 * server ring's lock, so never held
 					 * around anything that waits for IO */
-	unsigned long state;		/* ZDEV_* bits (atomic bitops) */
-	int id;				/* device number = char minor */
-	struct device cdev_dev;		/* refcount of this structure */
-	struct cdev cdev;		/* char node */
-	struct blk_mq_tag_set set;	/* allocated at ADD_DEV */
+	unsigned long state;		/* ZDEV_* bits (atomic bitops); who
+					 * moves each under which lock: above */
+	unsigned long log_once;		/* ZLOG_* bits (test_and_set_bit, no
+					 * lock: only ever set) */
+	int id;				/* device number = char minor; fixed */
+	struct device cdev_dev;		/* refcount of this structure (its own
+					 * atomic count) */
+	struct cdev cdev;		/* char node; added at ADD_DEV, deleted
+					 * by DEL_DEV (ctl_mutex) */
+	struct blk_mq_tag_set set;	/* allocated at ADD_DEV, freed with the
+					 * device; its queue list: abort_mutex */
 	struct gendisk *disk;		/* between START and STOP; protected by mutex */
-	struct completion ready;	/* all tags of all queues fetched */
+	struct completion ready;	/* all tags of all queues fetched, or
+					 * the server went away / STOP: waiters
+					 * recheck under dev->mutex; reinit by
+					 * START_USER_RECOVERY (dev->mutex >
+					 * abort_mutex > fetch_mutex) */
 	struct work_struct part_scan;	/* the disk's partition scan, queued
 					 * once add_disk() succeeded, cancelled
 					 * (synchronously) before del_gendisk();
@@ -330,12 +431,15 @@ struct zublk_dev {
 					 * a different one means the user set
 					 * queue/io_timeout; same lock */
 	unsigned int nr_queues_ready;	/* protected by fetch_mutex */
-	struct zublk_queue **queues;	/* nr_hw_queues entries, each on its node */
+	struct zublk_queue **queues;	/* nr_hw_queues entries, each on its
+					 * node; fixed at ADD_DEV */
 	struct zublk_pinned *store;	/* ZUBLK_F_STORE region: set once under
 					 * fetch_mutex before any tag is fetched,
 					 * dropped at char node release */
 	struct dentry *dbg;		/* debugfs dir of the counters (or an
-					 * ERR_PTR); removed before the free */
+					 * ERR_PTR); set at ADD_DEV before the
+					 * device is published, removed before
+					 * the free */
 };
 
 /*
@@ -413,8 +517,6 @@ void zublk_remove_all(void);
 
 /* cdev.c */
 int zublk_add_chdev(struct zublk_dev *dev);
-void zublk_abort_dev(struct zublk_dev *dev);
-void zublk_kill_dev(struct zublk_dev *dev);
 void zublk_cancel_cmds(struct zublk_dev *dev);
 
 /* blkmq.c */
@@ -422,16 +524,15 @@ int zublk_init_tag_set(struct zublk_dev *dev);
 int zublk_start_disk(struct zublk_dev *dev);
 void zublk_stop_disk(struct zublk_dev *dev);
 void zublk_part_scan_work(struct work_struct *work);
-void zublk_deliver_tw(struct io_uring_cmd *cmd, unsigned int issue_flags,
-		      bool cancel);
 void zublk_fail_pending(struct zublk_queue *q);
 void zublk_put_req(struct zublk_queue *q, struct zublk_io *io,
 		   struct request *rq);
 
 /* recovery.c */
 int zublk_check_recovery_flags(u64 flags);
-bool zublk_nosrv_begin(struct zublk_dev *dev);
 int zublk_nosrv_res(const struct zublk_dev *dev, bool owned);
+void zublk_abort_dev(struct zublk_dev *dev);
+void zublk_abort_cancel(struct zublk_queue *q);
 void zublk_recovery_stop(struct zublk_dev *dev);
 int zublk_ctrl_start_recovery(struct zublk_dev *dev);
 int zublk_ctrl_end_recovery(struct zublk_dev *dev,
@@ -458,7 +559,6 @@ int zublk_store_copy(struct zublk_queue *q, struct request *rq, int result,
 		     u64 off);
 
 /* pin.c */
-unsigned int zublk_unpin(struct zublk_pinned *p);
 void zublk_pinned_iter(const struct zublk_pinned *p, unsigned int dir, u64 off,
 		       size_t len, struct iov_iter *iter);
 struct zublk_pinned *zublk_pin_buf(struct zublk_queue *q, u16 tag, u64 addr);
