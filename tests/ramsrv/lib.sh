@@ -103,8 +103,6 @@ rs_stat() {
 	rs_sum "$(rs_stats_json "$1")" "$2"
 }
 
-# rs_settle ID: wait until the device's request count stops moving (the
-# kernel's partition scan and udev's probes read a new device for a while).
 # rs_no_merges DEV: the block layer passes every IO on to the driver as is,
 # for tests that count requests per IO: it merges adjacent ones otherwise
 # (mq-deadline, ublk_drv's default on one queue, does when the server lags
@@ -113,6 +111,8 @@ rs_no_merges() {
 	echo 2 >"/sys/block/${1#/dev/}/queue/nomerges" || fail "cannot turn off merges on $1"
 }
 
+# rs_settle ID: wait until the device's request count stops moving (the
+# kernel's partition scan and udev's probes read a new device for a while).
 rs_settle() {
 	local a b i
 	a=$(rs_stat "$1" requests)
