@@ -71,8 +71,7 @@ KREL = $(call krel,$(KVER))
 module:
 ifneq ($(KVER),)
 	@test -n "$(KREL)" || { echo "make: no Debian kernel '$(KVER)' known (scripts/kernels.sh)" >&2; exit 1; }
-	@mkdir -p build/$(KREL)/drv build/$(KREL)/include
-	@cp -p drv/Kbuild drv/*.[ch] build/$(KREL)/drv/ && cp -p include/*.h build/$(KREL)/include/ && cp -p dkms.conf build/$(KREL)/
+	@$(MAKE) -s -C drv sources DEST=$(CURDIR)/build/$(KREL)
 	scripts/buildroot $(KVER) build/$(KREL)/drv W=1
 else
 	$(MAKE) -C drv KDIR="$(KDIR)" W=1
