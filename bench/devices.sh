@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
-# Guest-side device set-up shared by bench/sweep-guest and bench/kprof.
+# Guest-side device set-up shared by bench/sweep-guest, bench/kprof and
+# scripts/demo-guest.
 # Device names as in bench/sweep: brd, null_blk, DRV:TARGET[:MODE[:PIN]].
 # The caller sets: root (the repository), RAMSRV, size_mb (every device's
 # size; fio covers all of it), scheduler (the IO scheduler of every blk-mq
