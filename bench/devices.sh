@@ -12,7 +12,7 @@
 # dev_ctrl name the device to ramsrv (both drivers number from 0).
 declare -A dev_path dev_id dev_ctrl
 
-setup_device() {
+dev_setup() {
 	local name=$1 q=$2 drv tgt mode pin ctrl line
 	case $name in
 	brd)
@@ -66,7 +66,7 @@ setup_device() {
 	fi
 }
 
-teardown_devices() {
+dev_teardown() {
 	local name
 	for name in "${!dev_path[@]}"; do
 		case $name in
