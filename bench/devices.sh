@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
-# Guest-side device set-up shared by bench/sweep-guest and bench/kprof.
+# Guest-side device set-up shared by bench/sweep-guest, bench/kprof and
+# scripts/demo-guest.
 # Device names as in bench/sweep: brd, null_blk, DRV:TARGET[:MODE[:PIN]].
 # The caller sets: root (the repository), RAMSRV, size_mb (every device's
 # size; fio covers all of it), scheduler (the IO scheduler of every blk-mq
@@ -11,7 +12,7 @@
 # dev_ctrl name the device to ramsrv (both drivers number from 0).
 declare -A dev_path dev_id dev_ctrl
 
-setup_device() {
+dev_setup() {
 	local name=$1 q=$2 drv tgt mode pin ctrl line
 	case $name in
 	brd)
@@ -65,7 +66,7 @@ setup_device() {
 	fi
 }
 
-teardown_devices() {
+dev_teardown() {
 	local name
 	for name in "${!dev_path[@]}"; do
 		case $name in

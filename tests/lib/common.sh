@@ -126,6 +126,14 @@ ctrl_load() {
 	esac
 }
 
+# ctrl_unload: the driver behind $ZUBLK_CTRL must unload now (after a test).
+ctrl_unload() {
+	case $ZUBLK_CTRL in
+	/dev/zublk-control) rmmod zublk || fail "rmmod zublk failed after the test" ;;
+	*) rmmod ublk_drv || fail "rmmod ublk_drv failed after the test" ;;
+	esac
+}
+
 # fio_run ARGS...: fio with output to $TEST_TMP/fio.log, shown on failure.
 fio_run() {
 	if ! fio --output="$TEST_TMP/fio.log" "$@"; then
