@@ -7,7 +7,7 @@
 # size; fio covers all of it), scheduler (the IO scheduler of every blk-mq
 # device, or "default"), log (a file that collects tool output) and who
 # (the prefix of error lines); $ZUBLK_KO, when set, is the zublk.ko to load
-# (default drv/zublk.ko).
+# (default drv/zublk.ko), or "modprobe" for the kernel's own (make dkms).
 #
 # dev_path[NAME] is the block device of NAME; for ramsrv devices dev_id and
 # dev_ctrl name the device to ramsrv (both drivers number from 0).
@@ -29,7 +29,14 @@ dev_setup() {
 		IFS=: read -r drv tgt mode pin <<<"$name"
 		case $drv in
 		ublk_drv) modprobe ublk_drv; ctrl=/dev/ublk-control ;;
-		zublk) lsmod | grep -q '^zublk ' || insmod "${ZUBLK_KO:-$root/drv/zublk.ko}"; ctrl=/dev/zublk-control ;;
+		zublk)
+			if [[ ${ZUBLK_KO:-} == modprobe ]]; then
+				modprobe zublk
+			else
+				lsmod | grep -q '^zublk ' || insmod "${ZUBLK_KO:-$root/drv/zublk.ko}"
+			fi
+			ctrl=/dev/zublk-control
+			;;
 		*) echo "$who: unknown driver in device $name" >&2; return 1 ;;
 		esac
 		local args=(add -t "$tgt" --ctrl "$ctrl" --queues "$q" --depth 128 --size "${size_mb}M")
