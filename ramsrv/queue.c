@@ -90,14 +90,15 @@ struct qthread {
 };
 
 /* classic: depth x max-io io buffers; store: none; user copy: none
- * (null single: one max-io scratch buffer; none: nothing at all) */
+ * (single for a target without data: one max-io scratch buffer; none:
+ * nothing at all) */
 static size_t queue_buf_len(const struct rs_dev *d)
 {
 	if (d->store_mode)
 		return 0;
 	if (!d->user_copy)
 		return (size_t)d->depth * d->max_io;
-	return d->copy == RS_COPY_SINGLE && d->tgt == &tgt_null_ops ?
+	return d->copy == RS_COPY_SINGLE && !(d->tgt->caps & RS_TGT_DATA) ?
 	       d->max_io : 0;
 }
 

@@ -104,13 +104,14 @@ int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus);
 int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len);
 const char *rs_copy_name(enum rs_copy_mode m);
 int rs_copy_parse(const char *s, enum rs_copy_mode *out);
+struct target_ops;
 /*
- * Resolve --copy and --pin for @target given the driver's features
+ * Resolve --copy and --pin for target @tgt given the driver's features
  * (@feat_known false: GET_FEATURES unavailable, assume none). Returns 0 and
  * fills *out, or -EINVAL (a bad combination) / -EOPNOTSUPP (the driver lacks
  * what was asked for) with msg.
  */
-int rs_copy_resolve(const char *target, enum rs_copy_mode want, enum rs_pin pin,
+int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want, enum rs_pin pin,
 		    uint64_t feat, bool feat_known, struct rs_copy_plan *out,
 		    char *msg, size_t len);
 /* "buf", "pinned", "ucopy", "store": how a resolved plan moves data */
@@ -245,11 +246,28 @@ int rs_ctrl_get_info(struct rs_ctrl *c, int id, struct ublksrv_ctrl_dev_info *in
 int rs_ctrl_start_recovery(struct rs_ctrl *c, int id);
 int rs_ctrl_end_recovery(struct rs_ctrl *c, int id, int pid);
 
-/* ---- targets ---- */
+/* ---- targets (target.c; tgt_*.c) ---- */
 struct rs_dev;
 struct rs_queue;
+
+/*
+ * What a target can do (target_ops.caps): the core checks options and
+ * picks the data path by these, never by a target's name.
+ * DATA:     it keeps what is written (a disk). Without it the target moves
+ *           no data: --copy none is allowed, and in single mode the core
+ *           gives each request a scratch buffer (or a scratch store) to copy
+ *           to/from, so the cost of the copy shows without a store.
+ * BACKING:  it takes --backing FILE.
+ * RECOVER_NEEDS_BACKING: its data lives in the server's memory unless
+ *           backed by a file: --recovery needs --backing.
+ */
+#define RS_TGT_DATA			(1U << 0)
+#define RS_TGT_BACKING			(1U << 1)
+#define RS_TGT_RECOVER_NEEDS_BACKING	(1U << 2)
+
 struct target_ops {
-	const char *name;
+	const char *name;	/* -t NAME */
+	unsigned int caps;	/* RS_TGT_* */
 	/* set up the store; fill attrs for SET_PARAMS */
 	int (*init)(struct rs_dev *d);
 	/*
@@ -265,6 +283,15 @@ struct target_ops {
 };
 extern const struct target_ops tgt_null_ops;
 extern const struct target_ops tgt_ram_ops;
+
+/* the target named @name, or NULL */
+const struct target_ops *rs_target_find(const char *name);
+/*
+ * "-t null or -t ram": the targets whose caps & @mask equal @want (all for
+ * mask 0), into @buf.
+ */
+const char *rs_target_list(char *buf, size_t len, unsigned int mask,
+			   unsigned int want);
 
 /* ---- data copy (copy.c) ---- */
 const char *rs_copy_init(void);	/* pick the faster copy; returns a description */

@@ -75,6 +75,7 @@ static void null_fini(struct rs_dev *d)
 
 const struct target_ops tgt_null_ops = {
 	.name = "null",
+	.caps = 0,
 	.init = null_init,
 	.handle = null_handle,
 	.fini = null_fini,

@@ -268,6 +268,7 @@ static void ram_fini(struct rs_dev *d)
 
 const struct target_ops tgt_ram_ops = {
 	.name = "ram",
+	.caps = RS_TGT_DATA | RS_TGT_BACKING | RS_TGT_RECOVER_NEEDS_BACKING,
 	.init = ram_init,
 	.handle = ram_handle,
 	.fini = ram_fini,
