@@ -170,7 +170,6 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	d->tgt = rs_target_find(o->target);
 	d->depth = o->depth;
 	d->size = o->size_set ? o->size : RS_DEF_SIZE;
-	d->backing_fd = -1;
 	d->cdev_fd = -1;
 	for (i = 0; i < RS_MAX_QUEUES; i++)
 		d->q[i].cdev_fd = -1;

@@ -335,6 +335,7 @@ struct rs_dev {
 	struct rs_ctrl ctrl;
 	struct ublksrv_ctrl_dev_info info;
 	const struct target_ops *tgt;
+	void *tgt_data;		/* the target's, per device */
 	struct rs_state *st;
 	struct rs_queue q[RS_MAX_QUEUES];
 	unsigned int nr_queues;
@@ -344,12 +345,10 @@ struct rs_dev {
 	char cdev[64];
 	char bdev[64];
 	int cdev_fd;
-	/* target private; in store mode [store, store + store_len) is registered */
+	/* the target's data; in store mode [store, store + store_len) is registered */
 	void *store;
 	size_t store_len;
 	bool store_huge;
-	int backing_fd;
-	bool backing_durable;	/* backing on a real fs: flush = msync */
 	uint32_t attrs;		/* UBLK_ATTR_* */
 	bool ioctl_io;		/* ioctl-encoded IO opcodes */
 	enum rs_copy_mode copy;	/* resolved --copy */
