@@ -364,7 +364,7 @@ geometry:
 	}
 
 	d->st->size = d->size;
-	ret = d->tgt->init(d);
+	ret = rs_target_init(d);
 	if (ret < 0)
 		goto out;
 	d->st->size = d->size;
@@ -466,8 +466,7 @@ out:
 		if (r < 0)
 			rs_warn("dev %d: DEL_DEV: %s", info->dev_id, strerror(-r));
 	}
-	if (d->tgt && d->tgt->fini)
-		d->tgt->fini(d);
+	rs_target_fini(d);
 	if (d->st) {
 		bool keep = d->recover && !added;
 

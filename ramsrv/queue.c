@@ -89,17 +89,15 @@ struct qthread {
 	char who[48];
 };
 
-/* classic: depth x max-io io buffers; store: none; user copy: none
- * (single for a target without data: one max-io scratch buffer; none:
- * nothing at all) */
+/* io buffers: classic depth x max-io; user copy: the data path's scratch;
+ * store: none */
 static size_t queue_buf_len(const struct rs_dev *d)
 {
 	if (d->store_mode)
 		return 0;
 	if (!d->user_copy)
 		return (size_t)d->depth * d->max_io;
-	return d->copy == RS_COPY_SINGLE && !(d->tgt->caps & RS_TGT_DATA) ?
-	       d->max_io : 0;
+	return d->path.scratch ? d->max_io : 0;
 }
 
 /* pin the thread, allocate its buffers; 0 or -errno */
@@ -240,9 +238,7 @@ static int queue_complete(struct qthread *t)
 			continue;
 		}
 		q->store_off = ZUBLK_STORE_NONE;
-		res = d->tgt->handle(q, tag, &q->descs[tag],
-				     d->user_copy || d->store_mode ? NULL :
-				     (char *)q->buf.addr + (size_t)tag * d->max_io);
+		res = d->tgt->handle(q, tag, &q->descs[tag]);
 		reqs++;
 		if (res > 0)
 			bytes += (uint64_t)res;

@@ -265,20 +265,29 @@ struct rs_queue;
 #define RS_TGT_BACKING			(1U << 1)
 #define RS_TGT_RECOVER_NEEDS_BACKING	(1U << 2)
 
+/*
+ * A target does target logic only: where a request's data lives and what an
+ * op means. How the data reaches the request (classic io buffer, user copy,
+ * store) is the device's data path (d->path), which the core chose.
+ */
 struct target_ops {
 	const char *name;	/* -t NAME */
 	unsigned int caps;	/* RS_TGT_* */
-	/* set up the store; fill attrs for SET_PARAMS */
+	/*
+	 * set up the store (and d->tgt_data); fill attrs for SET_PARAMS. Runs
+	 * after the core chose d->path; in store mode [d->store, + store_len)
+	 * is the region the core registers.
+	 */
 	int (*init)(struct rs_dev *d);
 	/*
-	 * handle one request; returns result for COMMIT (bytes or -errno).
-	 * @buf is the tag's io buffer (classic) or NULL (user copy, store).
-	 * In store mode it sets q->store_off to the store offset the driver
-	 * copies to/from (left at ZUBLK_STORE_NONE: no data moves).
+	 * handle one request; returns the result for COMMIT (bytes or
+	 * -errno). READ and WRITE move data with rs_path_to_req() and
+	 * rs_path_from_req().
 	 */
 	int (*handle)(struct rs_queue *q, unsigned int tag,
-		      const struct ublksrv_io_desc *iod, void *buf);
-	/* flush everything to the backing (on exit) */
+		      const struct ublksrv_io_desc *iod);
+	/* flush everything to the backing, free the store (on exit; also
+	 * after a failed or skipped init) */
 	void (*fini)(struct rs_dev *d);
 };
 extern const struct target_ops tgt_null_ops;
@@ -292,6 +301,36 @@ const struct target_ops *rs_target_find(const char *name);
  */
 const char *rs_target_list(char *buf, size_t len, unsigned int mask,
 			   unsigned int want);
+/* choose the data path, then the target's init; 0 or -errno */
+int rs_target_init(struct rs_dev *d);
+/* the target's fini, then the data path's (safe before init, NULL tgt) */
+void rs_target_fini(struct rs_dev *d);
+
+/*
+ * A device's data path (copy.c), chosen once by rs_path_init() from the
+ * resolved copy mode and the target's caps. The movers take the target's
+ * data for the request (NULL for a target without RS_TGT_DATA) and return
+ * 0 or -errno:
+ * buf:   memcpy between the tag's io buffer and @data (classic);
+ * ucopy: pread/pwrite on the char node (single, UBLK_F_USER_COPY);
+ * store: name @data's store offset for the driver's copy (single, STORE);
+ * the scratch variants of ucopy and store for a target without data, and
+ * none (classic or none without data) that moves nothing.
+ */
+struct rs_path {
+	const char *name;	/* the state's "copy" (buf: the copy routine) */
+	bool scratch;		/* user copy: one max-io scratch buffer per queue */
+	/* @data -> the request's pages (READ) */
+	int (*to_req)(struct rs_queue *q, unsigned int tag, const void *data,
+		      size_t len);
+	/* the request's pages -> @data (WRITE) */
+	int (*from_req)(struct rs_queue *q, unsigned int tag, void *data,
+			size_t len);
+};
+/* pick d->path, set the state's "copy", give a target without data its
+ * scratch store; 0 or -errno */
+int rs_path_init(struct rs_dev *d);
+void rs_path_fini(struct rs_dev *d);
 
 /* ---- data copy (copy.c) ---- */
 const char *rs_copy_init(void);	/* pick the faster copy; returns a description */
@@ -336,6 +375,7 @@ struct rs_dev {
 	struct ublksrv_ctrl_dev_info info;
 	const struct target_ops *tgt;
 	void *tgt_data;		/* the target's, per device */
+	struct rs_path path;	/* chosen once, see rs_path_init() */
 	struct rs_state *st;
 	struct rs_queue q[RS_MAX_QUEUES];
 	unsigned int nr_queues;
@@ -345,7 +385,10 @@ struct rs_dev {
 	char cdev[64];
 	char bdev[64];
 	int cdev_fd;
-	/* the target's data; in store mode [store, store + store_len) is registered */
+	/*
+	 * the target's data (a scratch store from rs_path_init() for a target
+	 * without data); in store mode [store, store + store_len) is registered
+	 */
 	void *store;
 	size_t store_len;
 	bool store_huge;
@@ -371,6 +414,18 @@ void rs_queue_kick(struct rs_queue *q);
 int rs_store_register(struct rs_dev *d);
 
 int rs_serve(struct rs_dev *d, int live_fd);
+
+/* a target moves a READ's data to the request / a WRITE's from it */
+static inline int rs_path_to_req(struct rs_queue *q, unsigned int tag,
+				 const void *data, size_t len)
+{
+	return q->dev->path.to_req(q, tag, data, len);
+}
+static inline int rs_path_from_req(struct rs_queue *q, unsigned int tag,
+				   void *data, size_t len)
+{
+	return q->dev->path.from_req(q, tag, data, len);
+}
 
 /* ---- user copy (ucopy.c): move a request's data through the char node ---- */
 static inline off_t rs_ucopy_pos(unsigned int q_id, unsigned int tag, size_t off)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ramsrv: the targets, looked up by name.
+ * ramsrv: the targets, looked up by name; a device's target starts once its
+ * data path is chosen (copy.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,4 +35,18 @@ const char *rs_target_list(char *buf, size_t len, unsigned int mask,
 			off += (size_t)snprintf(buf + off, len - off, "%s-t %s",
 						off ? " or " : "", (*t)->name);
 	return buf;
+}
+
+int rs_target_init(struct rs_dev *d)
+{
+	int ret = rs_path_init(d);
+
+	return ret < 0 ? ret : d->tgt->init(d);
+}
+
+void rs_target_fini(struct rs_dev *d)
+{
+	if (d->tgt && d->tgt->fini)
+		d->tgt->fini(d);
+	rs_path_fini(d);
 }

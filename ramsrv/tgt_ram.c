@@ -159,12 +159,6 @@ static int ram_init(struct rs_dev *d)
 		}
 	}
 	store_policy(d);
-	if (d->store_mode)
-		snprintf(d->st->copy, sizeof(d->st->copy), "driver, store");
-	else if (d->user_copy)
-		snprintf(d->st->copy, sizeof(d->st->copy), "pread/pwrite");
-	else
-		snprintf(d->st->copy, sizeof(d->st->copy), "%s", rs_copy_init());
 	/*
 	 * Store mode: the driver copies a write into the store after handle()
 	 * returns, so a FUA write cannot be synced here; without FUA the block
@@ -205,50 +199,40 @@ static void ram_zero(struct rs_dev *d, uint64_t off, uint64_t len)
 	memset(s + b, 0, off + len - b);
 }
 
+/* a FUA write reaches the backing before it completes */
+static int ram_fua(struct rs_dev *d, uint64_t off, uint64_t len)
+{
+	uint64_t a = off & ~4095ULL;
+
+	return msync((char *)d->store + a, off + len - a, MS_SYNC) < 0 ? -EIO : 0;
+}
+
 static int ram_handle(struct rs_queue *q, unsigned int tag,
-		      const struct ublksrv_io_desc *iod, void *buf)
+		      const struct ublksrv_io_desc *iod)
 {
 	struct rs_dev *d = q->dev;
 	const struct ram_dev *r = d->tgt_data;
 	uint64_t off = iod->start_sector << 9;
 	uint64_t len = (uint64_t)iod->nr_sectors << 9;
 	char *s = d->store;
+	int ret;
 
 	if (off + len > d->size || off + len < off)
 		return -EIO;
-	if (d->store_mode) {
-		switch (ublksrv_get_op(iod)) {
-		case UBLK_IO_OP_READ:
-		case UBLK_IO_OP_WRITE:	/* the driver copies at commit */
-			q->store_off = off;
-			return (int)len;
-		}
-	}
 	switch (ublksrv_get_op(iod)) {
 	case UBLK_IO_OP_READ:
-		if (!buf)
-			return rs_ucopy_to_req(q, tag, s + off, len) ?: (int)len;
-		rs_copy(buf, s + off, len);
-		q->st->copies++;
-		q->st->copy_bytes += len;
-		return (int)len;
+		return rs_path_to_req(q, tag, s + off, len) ?: (int)len;
 	case UBLK_IO_OP_WRITE:
-		if (!buf) {
-			int r = rs_ucopy_from_req(q, tag, s + off, len);
-
-			if (r < 0)
-				return r;
-		} else {
-			rs_copy(s + off, buf, len);
-			q->st->copies++;
-			q->st->copy_bytes += len;
-		}
-		if (r->durable && (ublksrv_get_flags(iod) & (UBLK_IO_F_FUA >> 8))) {
-			uint64_t a = off & ~4095ULL;
-
-			if (msync(s + a, off + len - a, MS_SYNC) < 0)
-				return -EIO;
-		}
+		ret = rs_path_from_req(q, tag, s + off, len);
+		if (ret < 0)
+			return ret;
+		/*
+		 * FUA is offered only where a write is in the store when this
+		 * returns (not in store mode: the driver copies after it)
+		 */
+		if ((ublksrv_get_flags(iod) & (UBLK_IO_F_FUA >> 8)) &&
+		    (d->attrs & UBLK_ATTR_FUA))
+			return ram_fua(d, off, len) ?: (int)len;
 		return (int)len;
 	case UBLK_IO_OP_FLUSH:
 		if (r->durable &&
