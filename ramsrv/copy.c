@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ramsrv: data copy for the ram target. glibc's memcpy uses "rep movsb" for
+ * ramsrv: data paths (struct rs_path): how a request's data reaches the
+ * target's, chosen once per device.
+ *
+ * The classic path copies with rs_copy(): glibc's memcpy uses "rep movsb" for
  * large copies, which some CPUs and emulators (qemu TCG: ~10x slower) run
  * badly; a plain 64-bit word loop is sometimes faster. Measure both at start
  * for small and large copies and use the faster (RAMSRV_COPY=libc|words
  * forces one).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
+#include <sys/mman.h>
 #include "ramsrv.h"
 
 #define RS_COPY_SPLIT	16384
@@ -106,4 +111,166 @@ void rs_copy(void *dst, const void *src, size_t len)
 		copy_small(dst, src, len);
 	else
 		copy_large(dst, src, len);
+}
+
+/* ---- the data paths ---- */
+
+static inline void *io_buf(struct rs_queue *q, unsigned int tag)
+{
+	return (char *)q->buf.addr + (size_t)tag * q->dev->max_io;
+}
+
+static int buf_to_req(struct rs_queue *q, unsigned int tag, const void *data,
+		      size_t len)
+{
+	rs_copy(io_buf(q, tag), data, len);
+	q->st->copies++;
+	q->st->copy_bytes += len;
+	return 0;
+}
+
+static int buf_from_req(struct rs_queue *q, unsigned int tag, void *data,
+			size_t len)
+{
+	rs_copy(data, io_buf(q, tag), len);
+	q->st->copies++;
+	q->st->copy_bytes += len;
+	return 0;
+}
+
+static int scratch_to_req(struct rs_queue *q, unsigned int tag,
+			  const void *data, size_t len)
+{
+	(void)data;
+	return rs_ucopy_to_req(q, tag, q->buf.addr, len);
+}
+
+static int scratch_from_req(struct rs_queue *q, unsigned int tag, void *data,
+			    size_t len)
+{
+	(void)data;
+	return rs_ucopy_from_req(q, tag, q->buf.addr, len);
+}
+
+/* the driver copies at commit, to/from the store offset named here */
+static int store_name(struct rs_queue *q, unsigned int tag, const void *data,
+		      size_t len)
+{
+	(void)tag;
+	(void)len;
+	q->store_off = (uint64_t)((const char *)data - (const char *)q->dev->store);
+	return 0;
+}
+
+static int store_to_req(struct rs_queue *q, unsigned int tag, const void *data,
+			size_t len)
+{
+	return store_name(q, tag, data, len);
+}
+
+static int store_from_req(struct rs_queue *q, unsigned int tag, void *data,
+			  size_t len)
+{
+	return store_name(q, tag, data, len);
+}
+
+/* every request to/from the scratch store's start */
+static int sstore_to_req(struct rs_queue *q, unsigned int tag,
+			 const void *data, size_t len)
+{
+	(void)data;
+	return store_name(q, tag, q->dev->store, len);
+}
+
+static int sstore_from_req(struct rs_queue *q, unsigned int tag, void *data,
+			   size_t len)
+{
+	(void)data;
+	return store_name(q, tag, q->dev->store, len);
+}
+
+/* classic or none for a target without data: store_off stays STORE_NONE */
+static int none_to_req(struct rs_queue *q, unsigned int tag, const void *data,
+		       size_t len)
+{
+	(void)q;
+	(void)tag;
+	(void)data;
+	(void)len;
+	return 0;
+}
+
+static int none_from_req(struct rs_queue *q, unsigned int tag, void *data,
+			 size_t len)
+{
+	return none_to_req(q, tag, data, len);
+}
+
+static const struct rs_path path_buf = {
+	.to_req = buf_to_req, .from_req = buf_from_req,	/* name: rs_copy_init() */
+};
+static const struct rs_path path_ucopy = {
+	.name = "pread/pwrite",
+	.to_req = rs_ucopy_to_req, .from_req = rs_ucopy_from_req,
+};
+static const struct rs_path path_ucopy_scratch = {
+	.name = "pread/pwrite scratch", .scratch = true,
+	.to_req = scratch_to_req, .from_req = scratch_from_req,
+};
+static const struct rs_path path_store = {
+	.name = "driver, store",
+	.to_req = store_to_req, .from_req = store_from_req,
+};
+static const struct rs_path path_store_scratch = {
+	.name = "driver, scratch store",
+	.to_req = sstore_to_req, .from_req = sstore_from_req,
+};
+static const struct rs_path path_none = {
+	.name = "none",
+	.to_req = none_to_req, .from_req = none_from_req,
+};
+
+static const struct rs_path *path_pick(const struct rs_dev *d)
+{
+	bool data = d->tgt->caps & RS_TGT_DATA;
+
+	if (d->copy == RS_COPY_CLASSIC)
+		return data ? &path_buf : &path_none;
+	if (d->copy == RS_COPY_NONE)
+		return &path_none;
+	if (d->store_mode)
+		return data ? &path_store : &path_store_scratch;
+	return data ? &path_ucopy : &path_ucopy_scratch;
+}
+
+int rs_path_init(struct rs_dev *d)
+{
+	d->path = *path_pick(d);
+	if (!d->path.name)
+		d->path.name = rs_copy_init();
+	snprintf(d->st->copy, sizeof(d->st->copy), "%s", d->path.name);
+	if (!d->store_mode || (d->tgt->caps & RS_TGT_DATA))
+		return 0;
+	/*
+	 * ZUBLK_F_STORE needs a registered region: single copies every
+	 * request to/from its start (max-io bytes), none registers one page
+	 * and never names it.
+	 */
+	d->store_len = d->copy == RS_COPY_SINGLE ? d->max_io : 4096;
+	d->store = mmap(NULL, d->store_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (d->store == MAP_FAILED) {
+		d->store = NULL;
+		rs_err("dev %d: scratch store: %s", d->info.dev_id, strerror(errno));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void rs_path_fini(struct rs_dev *d)
+{
+	if (!d->tgt || (d->tgt->caps & RS_TGT_DATA) || !d->store)
+		return;
+	munmap(d->store, d->store_len);
+	d->store = NULL;
 }

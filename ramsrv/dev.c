@@ -167,14 +167,18 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	d->spin = RS_DEF_SPIN;
 	if (getenv("RAMSRV_SPIN"))
 		d->spin = (unsigned int)strtoul(getenv("RAMSRV_SPIN"), NULL, 10);
-	d->tgt = strcmp(o->target, "ram") ? &tgt_null_ops : &tgt_ram_ops;
+	d->tgt = rs_target_find(o->target);
 	d->depth = o->depth;
 	d->size = o->size_set ? o->size : RS_DEF_SIZE;
-	d->backing_fd = -1;
 	d->cdev_fd = -1;
 	for (i = 0; i < RS_MAX_QUEUES; i++)
 		d->q[i].cdev_fd = -1;
 
+	if (!d->tgt) {		/* a state file's target: rs_opts_validate() did not see it */
+		rs_err("unknown target '%s'", o->target);
+		ret = -EINVAL;
+		goto out;
+	}
 	ret = rs_ctrl_open(&d->ctrl, o->ctrl);
 	if (ret < 0)
 		goto out;
@@ -201,7 +205,7 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		char m[160];
 
 		/* GET_FEATURES answered iff ioctl encoding was probed, not forced off */
-		ret = rs_copy_resolve(o->target, o->copy, o->pin, d->ctrl.features,
+		ret = rs_copy_resolve(d->tgt, o->copy, o->pin, d->ctrl.features,
 				      d->ctrl.features != 0, &plan, m, sizeof(m));
 		if (ret < 0) {
 			rs_err("%s", m);
@@ -360,7 +364,7 @@ geometry:
 	}
 
 	d->st->size = d->size;
-	ret = d->tgt->init(d);
+	ret = rs_target_init(d);
 	if (ret < 0)
 		goto out;
 	d->st->size = d->size;
@@ -462,8 +466,7 @@ out:
 		if (r < 0)
 			rs_warn("dev %d: DEL_DEV: %s", info->dev_id, strerror(-r));
 	}
-	if (d->tgt && d->tgt->fini)
-		d->tgt->fini(d);
+	rs_target_fini(d);
 	if (d->st) {
 		bool keep = d->recover && !added;
 

@@ -82,159 +82,210 @@ static void noop_handler(int sig)
 	(void)sig;
 }
 
-static void *queue_thread(void *arg)
+/* a queue thread's own: its ring, and its name for messages */
+struct qthread {
+	struct rs_queue *q;
+	struct io_uring ring;
+	char who[48];
+};
+
+/* io buffers: classic depth x max-io; user copy: the data path's scratch;
+ * store: none */
+static size_t queue_buf_len(const struct rs_dev *d)
 {
-	struct rs_queue *q = arg;
+	if (d->store_mode)
+		return 0;
+	if (!d->user_copy)
+		return (size_t)d->depth * d->max_io;
+	return d->path.scratch ? d->max_io : 0;
+}
+
+/* pin the thread, allocate its buffers; 0 or -errno */
+static int queue_setup_thread(struct qthread *t)
+{
+	struct rs_queue *q = t->q;
 	struct rs_dev *d = q->dev;
 	struct rs_qstate *st = q->st;
-	struct io_uring ring;
-	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
-	char who[48];
+	size_t blen = queue_buf_len(d);
 	sigset_t set;
-	unsigned int tag, head, n;
-	int inflight, ret;
-	/* classic: depth x max-io io buffers; store: none; user copy: none
-	 * (null single: one max-io scratch buffer; none: nothing at all) */
-	size_t blen = d->store_mode ? 0 : !d->user_copy ?
-		      (size_t)d->depth * d->max_io :
-		      d->copy == RS_COPY_SINGLE && d->tgt == &tgt_null_ops ?
-		      d->max_io : 0;
+	int ret;
 
-	snprintf(who, sizeof(who), "dev %d q %d", d->info.dev_id, q->q_id);
+	snprintf(t->who, sizeof(t->who), "dev %d q %d", d->info.dev_id, q->q_id);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (sched_setaffinity(0, sizeof(q->cpus), &q->cpus) < 0)
-		rs_warn("%s: cannot pin to cpus %s: %s", who, st->cpus,
+		rs_warn("%s: cannot pin to cpus %s: %s", t->who, st->cpus,
 			strerror(errno));
 	st->tid = (uint32_t)gettid();
+	if (!blen)
+		return 0;
+	ret = rs_buf_alloc(&q->buf, blen, q->node, d->opts.huge, t->who);
+	if (ret < 0)
+		return ret;
+	st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
+	st->buf_len = q->buf.len;
+	st->huge = q->buf.huge;
+	st->node = q->buf.node;
+	return 0;
+}
 
-	if (blen) {
-		ret = rs_buf_alloc(&q->buf, blen, q->node, d->opts.huge, who);
-		if (ret < 0)
-			goto fail;
-		st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
-		st->buf_len = q->buf.len;
-		st->huge = q->buf.huge;
-		st->node = q->buf.node;
-	}
+/* the ring, the char node registered in it, a FETCH_REQ per tag; 0 or
+ * -errno (the ring is gone then) */
+static int queue_setup_ring(struct qthread *t)
+{
+	struct rs_queue *q = t->q;
+	struct rs_dev *d = q->dev;
+	struct io_uring_cqe *cqe;
+	unsigned int tag;
+	int ret;
 
-	ret = ring_init(&ring, d->depth);
+	ret = ring_init(&t->ring, d->depth);
 	if (ret < 0) {
-		rs_err("%s: io_uring setup (%u entries): %s", who, d->depth,
+		rs_err("%s: io_uring setup (%u entries): %s", t->who, d->depth,
 		       strerror(-ret));
-		goto fail_buf;
+		return ret;
 	}
-	ret = io_uring_register_files(&ring, &q->cdev_fd, 1);
+	ret = io_uring_register_files(&t->ring, &q->cdev_fd, 1);
 	if (ret < 0) {
-		rs_err("%s: register %s: %s", who, d->cdev, strerror(-ret));
-		goto fail_ring;
+		rs_err("%s: register %s: %s", t->who, d->cdev, strerror(-ret));
+		goto fail;
 	}
-	for (tag = 0; tag < d->depth; tag++) {
-		sqe = io_uring_get_sqe(&ring);
-		prep_io(q, sqe, UBLK_IO_FETCH_REQ, tag, -1);
-	}
-	ret = io_uring_submit(&ring);
+	for (tag = 0; tag < d->depth; tag++)
+		prep_io(q, io_uring_get_sqe(&t->ring), UBLK_IO_FETCH_REQ, tag, -1);
+	ret = io_uring_submit(&t->ring);
 	if (ret != (int)d->depth) {
-		rs_err("%s: submitting %u FETCH_REQ: %s", who, d->depth,
+		rs_err("%s: submitting %u FETCH_REQ: %s", t->who, d->depth,
 		       ret < 0 ? strerror(-ret) : "short submit");
 		ret = ret < 0 ? ret : -EIO;
-		goto fail_ring;
+		goto fail;
 	}
 	/* a FETCH_REQ the driver refused completes at once: look for one */
-	if (io_uring_peek_cqe(&ring, &cqe) == 0 && cqe->res < 0) {
+	if (io_uring_peek_cqe(&t->ring, &cqe) == 0 && cqe->res < 0) {
 		ret = cqe->res;
-		rs_err("%s tag %u: FETCH_REQ: %s%s", who, rs_ud_tag(cqe->user_data),
-		       strerror(-ret), d->pin ? rs_memlock_hint(ret) : "");
-		goto fail_ring;
+		rs_err("%s tag %u: FETCH_REQ: %s%s", t->who,
+		       rs_ud_tag(cqe->user_data), strerror(-ret),
+		       d->pin ? rs_memlock_hint(ret) : "");
+		goto fail;
 	}
-	q->setup_ret = 0;
-	sem_post(&q->ready);
+	return 0;
+fail:
+	io_uring_queue_exit(&t->ring);
+	return ret;
+}
 
-	inflight = (int)d->depth;
-	while (inflight > 0) {
-		uint64_t t0, bytes = 0, reqs = 0;
-		unsigned int spin;
+/*
+ * Wait for completions. Adaptive poll (RAMSRV_SPIN, default 50): submit and
+ * run task work without sleeping up to N times before blocking. Returns 0,
+ * or -errno when the loop must end (the main thread stops the device).
+ */
+static int queue_wait(struct qthread *t)
+{
+	struct rs_dev *d = t->q->dev;
+	struct rs_qstate *st = t->q->st;
+	struct io_uring *ring = &t->ring;
+	unsigned int spin;
+	int ret = 0;
 
-		/*
-		 * Adaptive poll (RAMSRV_SPIN, default 50): submit and run task
-		 * work without sleeping up to N times before blocking.
-		 */
-		ret = 0;
-		for (spin = 0; spin < d->spin && !io_uring_cq_ready(&ring); spin++) {
-			ret = io_uring_submit_and_get_events(&ring);
-			st->enters++;
-			if (ret < 0)
-				break;
-		}
-		if (!io_uring_cq_ready(&ring) || io_uring_sq_ready(&ring)) {
-			ret = io_uring_submit_and_wait(&ring, 1);
-			st->enters++;
-			st->sleeps++;
-		} else {
-			ret = 0;
-		}
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-			rs_err("%s: io_uring_enter: %s", who, strerror(-ret));
-			break;		/* main thread stops the device */
-		}
-		if (d->abort_now)
+	for (spin = 0; spin < d->spin && !io_uring_cq_ready(ring); spin++) {
+		ret = io_uring_submit_and_get_events(ring);
+		st->enters++;
+		if (ret < 0)
 			break;
-		n = 0;
-		t0 = now_ns();
-		io_uring_for_each_cqe(&ring, head, cqe) {
-			const struct ublksrv_io_desc *iod;
-			int res = cqe->res;
+	}
+	if (!io_uring_cq_ready(ring) || io_uring_sq_ready(ring)) {
+		ret = io_uring_submit_and_wait(ring, 1);
+		st->enters++;
+		st->sleeps++;
+	} else {
+		ret = 0;
+	}
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+		rs_err("%s: io_uring_enter: %s", t->who, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
 
-			n++;
-			tag = rs_ud_tag(cqe->user_data);
-			if (res == UBLK_IO_RES_ABORT) {
-				inflight--;
-				continue;
-			}
-			if (res < 0 || tag >= d->depth) {
-				rs_warn("%s tag %u: command failed: %s", who,
-					tag, strerror(-res));
-				inflight--;
-				continue;
-			}
-			iod = &q->descs[tag];
-			q->store_off = ZUBLK_STORE_NONE;
-			res = d->tgt->handle(q, tag, iod,
-					     d->user_copy || d->store_mode ? NULL :
-					     (char *)q->buf.addr +
-					     (size_t)tag * d->max_io);
-			reqs++;
-			if (res > 0)
-				bytes += (uint64_t)res;
-			sqe = io_uring_get_sqe(&ring);
-			if (!sqe) {	/* cannot happen: one SQE per tag */
-				io_uring_submit(&ring);
-				sqe = io_uring_get_sqe(&ring);
-			}
-			prep_io(q, sqe, UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res);
+/*
+ * Handle every completion in the CQ: a fetched request goes to the target
+ * and back as COMMIT_AND_FETCH; an aborted or failed command leaves
+ * flight. Returns the commands that left.
+ */
+static int queue_complete(struct qthread *t)
+{
+	struct rs_queue *q = t->q;
+	struct rs_dev *d = q->dev;
+	struct rs_qstate *st = q->st;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	uint64_t t0 = now_ns(), bytes = 0, reqs = 0;
+	unsigned int head, tag, n = 0;
+	int gone = 0, res;
+
+	io_uring_for_each_cqe(&t->ring, head, cqe) {
+		n++;
+		res = cqe->res;
+		tag = rs_ud_tag(cqe->user_data);
+		if (res == UBLK_IO_RES_ABORT) {
+			gone++;
+			continue;
 		}
-		io_uring_cq_advance(&ring, n);
-		if (reqs)
-			st->handle_ns += now_ns() - t0;
-		st->cqes += n;
-		st->reqs += reqs;
-		st->bytes += bytes;
+		if (res < 0 || tag >= d->depth) {
+			rs_warn("%s tag %u: command failed: %s", t->who, tag,
+				strerror(-res));
+			gone++;
+			continue;
+		}
+		q->store_off = ZUBLK_STORE_NONE;
+		res = d->tgt->handle(q, tag, &q->descs[tag]);
+		reqs++;
+		if (res > 0)
+			bytes += (uint64_t)res;
+		sqe = io_uring_get_sqe(&t->ring);
+		if (!sqe) {	/* cannot happen: one SQE per tag */
+			io_uring_submit(&t->ring);
+			sqe = io_uring_get_sqe(&t->ring);
+		}
+		prep_io(q, sqe, UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res);
+	}
+	io_uring_cq_advance(&t->ring, n);
+	if (reqs)
+		st->handle_ns += now_ns() - t0;
+	st->cqes += n;
+	st->reqs += reqs;
+	st->bytes += bytes;
+	return gone;
+}
+
+static void *queue_thread(void *arg)
+{
+	struct qthread t = { .q = arg };
+	struct rs_queue *q = t.q;
+	struct rs_dev *d = q->dev;
+	int inflight = (int)d->depth;
+	int ret;
+
+	ret = queue_setup_thread(&t);
+	if (ret == 0) {
+		ret = queue_setup_ring(&t);
+		if (ret < 0)
+			rs_buf_free(&q->buf);
+	}
+	q->setup_ret = ret;
+	sem_post(&q->ready);
+	if (ret < 0)
+		return NULL;
+
+	while (inflight > 0) {
+		if (queue_wait(&t) < 0 || d->abort_now)
+			break;
+		inflight -= queue_complete(&t);
 	}
 	/* all commands gone without a stop from us: the driver dropped the queue */
 	if (!d->stopping)
 		kill(getpid(), SIGUSR1);
-	io_uring_queue_exit(&ring);
-	return NULL;
-
-fail_ring:
-	io_uring_queue_exit(&ring);
-fail_buf:
-	rs_buf_free(&q->buf);
-fail:
-	q->setup_ret = ret;
-	sem_post(&q->ready);
+	io_uring_queue_exit(&t.ring);
 	return NULL;
 }
 

@@ -104,13 +104,14 @@ int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus);
 int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len);
 const char *rs_copy_name(enum rs_copy_mode m);
 int rs_copy_parse(const char *s, enum rs_copy_mode *out);
+struct target_ops;
 /*
- * Resolve --copy and --pin for @target given the driver's features
+ * Resolve --copy and --pin for target @tgt given the driver's features
  * (@feat_known false: GET_FEATURES unavailable, assume none). Returns 0 and
  * fills *out, or -EINVAL (a bad combination) / -EOPNOTSUPP (the driver lacks
  * what was asked for) with msg.
  */
-int rs_copy_resolve(const char *target, enum rs_copy_mode want, enum rs_pin pin,
+int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want, enum rs_pin pin,
 		    uint64_t feat, bool feat_known, struct rs_copy_plan *out,
 		    char *msg, size_t len);
 /* "buf", "pinned", "ucopy", "store": how a resolved plan moves data */
@@ -245,26 +246,91 @@ int rs_ctrl_get_info(struct rs_ctrl *c, int id, struct ublksrv_ctrl_dev_info *in
 int rs_ctrl_start_recovery(struct rs_ctrl *c, int id);
 int rs_ctrl_end_recovery(struct rs_ctrl *c, int id, int pid);
 
-/* ---- targets ---- */
+/* ---- targets (target.c; tgt_*.c) ---- */
 struct rs_dev;
 struct rs_queue;
+
+/*
+ * What a target can do (target_ops.caps): the core checks options and
+ * picks the data path by these, never by a target's name.
+ * DATA:     it keeps what is written (a disk). Without it the target moves
+ *           no data: --copy none is allowed, and in single mode the core
+ *           gives each request a scratch buffer (or a scratch store) to copy
+ *           to/from, so the cost of the copy shows without a store.
+ * BACKING:  it takes --backing FILE.
+ * RECOVER_NEEDS_BACKING: its data lives in the server's memory unless
+ *           backed by a file: --recovery needs --backing.
+ */
+#define RS_TGT_DATA			(1U << 0)
+#define RS_TGT_BACKING			(1U << 1)
+#define RS_TGT_RECOVER_NEEDS_BACKING	(1U << 2)
+
+/*
+ * A target does target logic only: where a request's data lives and what an
+ * op means. How the data reaches the request (classic io buffer, user copy,
+ * store) is the device's data path (d->path), which the core chose.
+ */
 struct target_ops {
-	const char *name;
-	/* set up the store; fill attrs for SET_PARAMS */
+	const char *name;	/* -t NAME */
+	unsigned int caps;	/* RS_TGT_* */
+	/*
+	 * set up the store (and d->tgt_data); fill attrs for SET_PARAMS. Runs
+	 * after the core chose d->path; in store mode [d->store, + store_len)
+	 * is the region the core registers.
+	 */
 	int (*init)(struct rs_dev *d);
 	/*
-	 * handle one request; returns result for COMMIT (bytes or -errno).
-	 * @buf is the tag's io buffer (classic) or NULL (user copy, store).
-	 * In store mode it sets q->store_off to the store offset the driver
-	 * copies to/from (left at ZUBLK_STORE_NONE: no data moves).
+	 * handle one request; returns the result for COMMIT (bytes or
+	 * -errno). READ and WRITE move data with rs_path_to_req() and
+	 * rs_path_from_req().
 	 */
 	int (*handle)(struct rs_queue *q, unsigned int tag,
-		      const struct ublksrv_io_desc *iod, void *buf);
-	/* flush everything to the backing (on exit) */
+		      const struct ublksrv_io_desc *iod);
+	/* flush everything to the backing, free the store (on exit; also
+	 * after a failed or skipped init) */
 	void (*fini)(struct rs_dev *d);
 };
 extern const struct target_ops tgt_null_ops;
 extern const struct target_ops tgt_ram_ops;
+
+/* the target named @name, or NULL */
+const struct target_ops *rs_target_find(const char *name);
+/*
+ * "-t null or -t ram": the targets whose caps & @mask equal @want (all for
+ * mask 0), into @buf.
+ */
+const char *rs_target_list(char *buf, size_t len, unsigned int mask,
+			   unsigned int want);
+/* choose the data path, then the target's init; 0 or -errno */
+int rs_target_init(struct rs_dev *d);
+/* the target's fini, then the data path's (safe before init, NULL tgt) */
+void rs_target_fini(struct rs_dev *d);
+
+/*
+ * A device's data path (copy.c), chosen once by rs_path_init() from the
+ * resolved copy mode and the target's caps. The movers take the target's
+ * data for the request (NULL for a target without RS_TGT_DATA) and return
+ * 0 or -errno:
+ * buf:   memcpy between the tag's io buffer and @data (classic);
+ * ucopy: pread/pwrite on the char node (single, UBLK_F_USER_COPY);
+ * store: name @data's store offset for the driver's copy (single, STORE);
+ * the scratch variants of ucopy and store for a target without data, and
+ * none (classic or none without data) that moves nothing.
+ */
+struct rs_path {
+	const char *name;	/* the state's "copy" (buf: the copy routine) */
+	bool scratch;		/* user copy: one max-io scratch buffer per queue */
+	/* @data -> the request's pages (READ) */
+	int (*to_req)(struct rs_queue *q, unsigned int tag, const void *data,
+		      size_t len);
+	/* the request's pages -> @data (WRITE) */
+	int (*from_req)(struct rs_queue *q, unsigned int tag, void *data,
+			size_t len);
+};
+/* pick d->path, set the state's "copy", give a target without data its
+ * scratch store; 0 or -errno */
+int rs_path_init(struct rs_dev *d);
+void rs_path_fini(struct rs_dev *d);
 
 /* ---- data copy (copy.c) ---- */
 const char *rs_copy_init(void);	/* pick the faster copy; returns a description */
@@ -308,6 +374,8 @@ struct rs_dev {
 	struct rs_ctrl ctrl;
 	struct ublksrv_ctrl_dev_info info;
 	const struct target_ops *tgt;
+	void *tgt_data;		/* the target's, per device */
+	struct rs_path path;	/* chosen once, see rs_path_init() */
 	struct rs_state *st;
 	struct rs_queue q[RS_MAX_QUEUES];
 	unsigned int nr_queues;
@@ -317,12 +385,13 @@ struct rs_dev {
 	char cdev[64];
 	char bdev[64];
 	int cdev_fd;
-	/* target private; in store mode [store, store + store_len) is registered */
+	/*
+	 * the target's data (a scratch store from rs_path_init() for a target
+	 * without data); in store mode [store, store + store_len) is registered
+	 */
 	void *store;
 	size_t store_len;
 	bool store_huge;
-	int backing_fd;
-	bool backing_durable;	/* backing on a real fs: flush = msync */
 	uint32_t attrs;		/* UBLK_ATTR_* */
 	bool ioctl_io;		/* ioctl-encoded IO opcodes */
 	enum rs_copy_mode copy;	/* resolved --copy */
@@ -345,6 +414,18 @@ void rs_queue_kick(struct rs_queue *q);
 int rs_store_register(struct rs_dev *d);
 
 int rs_serve(struct rs_dev *d, int live_fd);
+
+/* a target moves a READ's data to the request / a WRITE's from it */
+static inline int rs_path_to_req(struct rs_queue *q, unsigned int tag,
+				 const void *data, size_t len)
+{
+	return q->dev->path.to_req(q, tag, data, len);
+}
+static inline int rs_path_from_req(struct rs_queue *q, unsigned int tag,
+				   void *data, size_t len)
+{
+	return q->dev->path.from_req(q, tag, data, len);
+}
 
 /* ---- user copy (ucopy.c): move a request's data through the char node ---- */
 static inline off_t rs_ucopy_pos(unsigned int q_id, unsigned int tag, size_t off)

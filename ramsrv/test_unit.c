@@ -163,7 +163,7 @@ static int res(const char *tgt, enum rs_copy_mode want, enum rs_pin pin,
 {
 	char msg[160];
 
-	return rs_copy_resolve(tgt, want, pin, feat, known, p, msg, sizeof(msg));
+	return rs_copy_resolve(rs_target_find(tgt), want, pin, feat, known, p, msg, sizeof(msg));
 }
 
 static void test_copy(void)

@@ -15,11 +15,18 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <numaif.h>
+#include <stdlib.h>
 #include "ramsrv.h"
 
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
 #endif
+
+/* d->tgt_data */
+struct ram_dev {
+	int backing_fd;		/* -1: anonymous store */
+	bool durable;		/* backing on a real fs: flush = msync */
+};
 
 static void store_policy(struct rs_dev *d)
 {
@@ -39,7 +46,7 @@ static void store_policy(struct rs_dev *d)
 		 d->nr_nodes > 1 ? "interleave" : "preferred");
 }
 
-static int ram_open_backing(struct rs_dev *d)
+static int ram_open_backing(struct rs_dev *d, struct ram_dev *r)
 {
 	const char *path = d->opts.backing;
 	struct statfs sfs;
@@ -63,8 +70,8 @@ static int ram_open_backing(struct rs_dev *d)
 		goto fail;
 	}
 	hugefs = sfs.f_type == HUGETLBFS_MAGIC;
-	d->backing_durable = !hugefs && sfs.f_type != TMPFS_MAGIC &&
-			     sfs.f_type != RAMFS_MAGIC;
+	r->durable = !hugefs && sfs.f_type != TMPFS_MAGIC &&
+		     sfs.f_type != RAMFS_MAGIC;
 	if (!d->opts.size_set && sb.st_size > 0) {
 		d->size = (uint64_t)sb.st_size & ~(uint64_t)(d->opts.bs - 1);
 		if (!d->size) {
@@ -97,7 +104,7 @@ static int ram_open_backing(struct rs_dev *d)
 	}
 	d->store_len = maplen;
 	d->store_huge = hugefs;
-	d->backing_fd = fd;
+	r->backing_fd = fd;
 	return 0;
 fail:
 	close(fd);
@@ -106,12 +113,18 @@ fail:
 
 static int ram_init(struct rs_dev *d)
 {
+	struct ram_dev *r = calloc(1, sizeof(*r));
 	size_t hlen;
 	int ret;
 
-	d->backing_fd = -1;
+	if (!r) {
+		rs_err("dev %d: ram target: %s", d->info.dev_id, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	r->backing_fd = -1;
+	d->tgt_data = r;
 	if (d->opts.backing[0]) {
-		ret = ram_open_backing(d);
+		ret = ram_open_backing(d, r);
 		if (ret < 0)
 			return ret;
 	} else {
@@ -146,18 +159,12 @@ static int ram_init(struct rs_dev *d)
 		}
 	}
 	store_policy(d);
-	if (d->store_mode)
-		snprintf(d->st->copy, sizeof(d->st->copy), "driver, store");
-	else if (d->user_copy)
-		snprintf(d->st->copy, sizeof(d->st->copy), "pread/pwrite");
-	else
-		snprintf(d->st->copy, sizeof(d->st->copy), "%s", rs_copy_init());
 	/*
 	 * Store mode: the driver copies a write into the store after handle()
 	 * returns, so a FUA write cannot be synced here; without FUA the block
 	 * layer follows such a write with a flush instead.
 	 */
-	d->attrs = !d->backing_durable ? 0 : d->store_mode ? UBLK_ATTR_VOLATILE_CACHE :
+	d->attrs = !r->durable ? 0 : d->store_mode ? UBLK_ATTR_VOLATILE_CACHE :
 		   UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA;
 	return 0;
 }
@@ -165,6 +172,7 @@ static int ram_init(struct rs_dev *d)
 /* Zero [off, off+len): free whole pages where the store allows, memset the rest. */
 static void ram_zero(struct rs_dev *d, uint64_t off, uint64_t len)
 {
+	const struct ram_dev *r = d->tgt_data;
 	uint64_t g = d->store_huge ? RS_HUGEPAGE_SIZE : 4096;
 	uint64_t a = (off + g - 1) & ~(g - 1), b = (off + len) & ~(g - 1);
 	char *s = d->store;
@@ -176,8 +184,8 @@ static void ram_zero(struct rs_dev *d, uint64_t off, uint64_t len)
 	 * freed pages would be replaced by new ones the driver never sees.
 	 */
 	if (a < b && !d->store_huge && !d->store_mode) {
-		if (d->backing_fd >= 0)
-			ret = fallocate(d->backing_fd,
+		if (r->backing_fd >= 0)
+			ret = fallocate(r->backing_fd,
 					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					(off_t)a, (off_t)(b - a));
 		else
@@ -191,53 +199,44 @@ static void ram_zero(struct rs_dev *d, uint64_t off, uint64_t len)
 	memset(s + b, 0, off + len - b);
 }
 
+/* a FUA write reaches the backing before it completes */
+static int ram_fua(struct rs_dev *d, uint64_t off, uint64_t len)
+{
+	uint64_t a = off & ~4095ULL;
+
+	return msync((char *)d->store + a, off + len - a, MS_SYNC) < 0 ? -EIO : 0;
+}
+
 static int ram_handle(struct rs_queue *q, unsigned int tag,
-		      const struct ublksrv_io_desc *iod, void *buf)
+		      const struct ublksrv_io_desc *iod)
 {
 	struct rs_dev *d = q->dev;
+	const struct ram_dev *r = d->tgt_data;
 	uint64_t off = iod->start_sector << 9;
 	uint64_t len = (uint64_t)iod->nr_sectors << 9;
 	char *s = d->store;
+	int ret;
 
 	if (off + len > d->size || off + len < off)
 		return -EIO;
-	if (d->store_mode) {
-		switch (ublksrv_get_op(iod)) {
-		case UBLK_IO_OP_READ:
-		case UBLK_IO_OP_WRITE:	/* the driver copies at commit */
-			q->store_off = off;
-			return (int)len;
-		}
-	}
 	switch (ublksrv_get_op(iod)) {
 	case UBLK_IO_OP_READ:
-		if (!buf)
-			return rs_ucopy_to_req(q, tag, s + off, len) ?: (int)len;
-		rs_copy(buf, s + off, len);
-		q->st->copies++;
-		q->st->copy_bytes += len;
-		return (int)len;
+		return rs_path_to_req(q, tag, s + off, len) ?: (int)len;
 	case UBLK_IO_OP_WRITE:
-		if (!buf) {
-			int r = rs_ucopy_from_req(q, tag, s + off, len);
-
-			if (r < 0)
-				return r;
-		} else {
-			rs_copy(s + off, buf, len);
-			q->st->copies++;
-			q->st->copy_bytes += len;
-		}
-		if (d->backing_durable && (ublksrv_get_flags(iod) & (UBLK_IO_F_FUA >> 8))) {
-			uint64_t a = off & ~4095ULL;
-
-			if (msync(s + a, off + len - a, MS_SYNC) < 0)
-				return -EIO;
-		}
+		ret = rs_path_from_req(q, tag, s + off, len);
+		if (ret < 0)
+			return ret;
+		/*
+		 * FUA is offered only where a write is in the store when this
+		 * returns (not in store mode: the driver copies after it)
+		 */
+		if ((ublksrv_get_flags(iod) & (UBLK_IO_F_FUA >> 8)) &&
+		    (d->attrs & UBLK_ATTR_FUA))
+			return ram_fua(d, off, len) ?: (int)len;
 		return (int)len;
 	case UBLK_IO_OP_FLUSH:
-		if (d->backing_durable &&
-		    (msync(s, d->store_len, MS_SYNC) < 0 || fdatasync(d->backing_fd) < 0))
+		if (r->durable &&
+		    (msync(s, d->store_len, MS_SYNC) < 0 || fdatasync(r->backing_fd) < 0))
 			return -EIO;
 		return 0;
 	case UBLK_IO_OP_DISCARD:
@@ -250,24 +249,29 @@ static int ram_handle(struct rs_queue *q, unsigned int tag,
 
 static void ram_fini(struct rs_dev *d)
 {
-	if (!d->store)
+	struct ram_dev *r = d->tgt_data;
+
+	if (!r)
 		return;
-	if (d->backing_fd >= 0) {
+	if (d->store && r->backing_fd >= 0) {
 		if (msync(d->store, d->store_len, MS_SYNC) < 0)
 			rs_warn("dev %d: msync backing: %s", d->info.dev_id,
 				strerror(errno));
-		if (fsync(d->backing_fd) < 0)
+		if (fsync(r->backing_fd) < 0)
 			rs_warn("dev %d: fsync backing: %s", d->info.dev_id,
 				strerror(errno));
-		close(d->backing_fd);
-		d->backing_fd = -1;
+		close(r->backing_fd);
 	}
-	munmap(d->store, d->store_len);
+	if (d->store)
+		munmap(d->store, d->store_len);
 	d->store = NULL;
+	free(r);
+	d->tgt_data = NULL;
 }
 
 const struct target_ops tgt_ram_ops = {
 	.name = "ram",
+	.caps = RS_TGT_DATA | RS_TGT_BACKING | RS_TGT_RECOVER_NEEDS_BACKING,
 	.init = ram_init,
 	.handle = ram_handle,
 	.fini = ram_fini,

@@ -114,11 +114,25 @@ void rs_opts_default(struct rs_opts *o)
 	o->copy = RS_COPY_CLASSIC;	/* io buffers as before; auto is opt-in */
 }
 
+/* --copy none with a target that keeps data */
+static int copy_none_msg(char *buf, size_t len)
+{
+	char ts[48];
+
+	snprintf(buf, len, "--copy none needs %s (a ram disk must move its data)",
+		 rs_target_list(ts, sizeof(ts), RS_TGT_DATA, 0));
+	return -EINVAL;
+}
+
 int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 {
 #define BAD(...) do { snprintf(msg, len, __VA_ARGS__); return -EINVAL; } while (0)
-	if (strcmp(o->target, "null") && strcmp(o->target, "ram"))
-		BAD("unknown target '%s' (use -t null or -t ram)", o->target);
+	const struct target_ops *t = rs_target_find(o->target);
+	char ts[64];
+
+	if (!t)
+		BAD("unknown target '%s' (use %s)", o->target,
+		    rs_target_list(ts, sizeof(ts), 0, 0));
 	if (o->bs != 512 && o->bs != 4096)
 		BAD("--bs %u: block size must be 512 or 4096", o->bs);
 	if (o->size_set && o->size == 0)
@@ -135,15 +149,17 @@ int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 		    o->max_io);
 	if (o->max_io < o->bs)
 		BAD("--max-io %u: smaller than the block size", o->max_io);
-	if (o->backing[0] && strcmp(o->target, "ram"))
-		BAD("--backing needs -t ram");
-	if (o->recovery != RS_REC_OFF && !strcmp(o->target, "ram") && !o->backing[0])
-		BAD("--recovery %s needs --backing for -t ram: an anonymous store dies with the server, so its data would be lost",
-		    rs_recovery_name(o->recovery));
+	if (o->backing[0] && !(t->caps & RS_TGT_BACKING))
+		BAD("--backing needs %s", rs_target_list(ts, sizeof(ts), RS_TGT_BACKING,
+							 RS_TGT_BACKING));
+	if (o->recovery != RS_REC_OFF && (t->caps & RS_TGT_RECOVER_NEEDS_BACKING) &&
+	    !o->backing[0])
+		BAD("--recovery %s needs --backing for -t %s: an anonymous store dies with the server, so its data would be lost",
+		    rs_recovery_name(o->recovery), t->name);
 	if (o->pin == RS_PIN_ON && o->copy != RS_COPY_CLASSIC && o->copy != RS_COPY_AUTO)
 		BAD("--pin on needs --copy classic (only classic has io buffers to pin)");
-	if (o->copy == RS_COPY_NONE && strcmp(o->target, "null"))
-		BAD("--copy none needs -t null (a ram disk must move its data)");
+	if (o->copy == RS_COPY_NONE && (t->caps & RS_TGT_DATA))
+		return copy_none_msg(msg, len);
 	if (o->id != -1 && (o->id < 0 || (unsigned int)o->id > RS_MAX_DEV_ID))
 		BAD("--id %d: out of range 0-%u", o->id, RS_MAX_DEV_ID);
 	return 0;
@@ -255,20 +271,18 @@ int rs_copy_parse(const char *s, enum rs_copy_mode *out)
 	return 0;
 }
 
-int rs_copy_resolve(const char *target, enum rs_copy_mode want, enum rs_pin pin,
-		    uint64_t feat, bool feat_known, struct rs_copy_plan *out,
-		    char *msg, size_t len)
+int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want,
+		    enum rs_pin pin, uint64_t feat, bool feat_known,
+		    struct rs_copy_plan *out, char *msg, size_t len)
 {
 	bool ucopy = feat_known && (feat & UBLK_F_USER_COPY);
 	bool store = feat_known && (feat & ZUBLK_F_STORE);
 	bool pinbuf = feat_known && (feat & ZUBLK_F_PIN_BUF);
-	bool null = !strcmp(target, "null");
+	bool null = !(tgt->caps & RS_TGT_DATA);	/* it may move nothing */
 
 	memset(out, 0, sizeof(*out));
-	if (want == RS_COPY_NONE && !null) {
-		snprintf(msg, len, "--copy none needs -t null (a ram disk must move its data)");
-		return -EINVAL;
-	}
+	if (want == RS_COPY_NONE && !null)
+		return copy_none_msg(msg, len);
 	if (pin == RS_PIN_ON && want != RS_COPY_AUTO && want != RS_COPY_CLASSIC) {
 		snprintf(msg, len, "--pin on needs --copy classic (only classic has io buffers to pin)");
 		return -EINVAL;
