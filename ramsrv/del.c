@@ -11,7 +11,6 @@
 #include "ramsrv.h"
 #include "cli.h"
 
-/* ---------------- del ---------------- */
 static int pidfd_open_(int pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);

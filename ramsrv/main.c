@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* ramsrv: command line: add, del, list, stats. */
+/* ramsrv: the command line: dispatch to the commands (cli.h). */
 #include <stdio.h>
 #include <string.h>
 #include "ramsrv.h"

@@ -6,7 +6,6 @@
 #include "ramsrv.h"
 #include "cli.h"
 
-/* ---------------- recover ---------------- */
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option lo[] = {

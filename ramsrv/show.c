@@ -201,6 +201,75 @@ static void print_drvq(const struct rs_drvq *dq, bool json)
 	printf(json ? "}" : "\n");
 }
 
+/* one queue's line(s) of stats: the server's counters, then the driver's */
+static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
+			      const char *cdev, bool json)
+{
+	uint64_t reqs = q->reqs, enters = q->enters, cqes = q->cqes;
+	double per = enters ? (double)cqes / (double)enters : 0;
+	double ns = reqs ? (double)q->handle_ns / (double)reqs : 0;
+	double persl = q->sleeps ? (double)cqes / (double)q->sleeps : 0;
+	struct rs_drvq dq;
+	bool have = cdev[0] && read_drvq(cdev, i, &dq);
+
+	if (json) {
+		printf("%s\n  {\"q\": %u, \"requests\": %llu, \"bytes\": %llu, "
+		       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
+		       "\"copies\": %llu, \"copy_bytes\": %llu, \"handle_ns\": %llu, "
+		       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, "
+		       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
+		       "\"handle_ns_per_io\": %.1f, \"driver\": ", i ? "," : "", i,
+		       (unsigned long long)reqs,
+		       (unsigned long long)q->bytes,
+		       (unsigned long long)enters,
+		       (unsigned long long)q->sleeps,
+		       (unsigned long long)cqes,
+		       (unsigned long long)q->copies,
+		       (unsigned long long)q->copy_bytes,
+		       (unsigned long long)q->handle_ns,
+		       (unsigned long long)q->ucopies,
+		       (unsigned long long)q->ucopy_bytes, per, persl, ns);
+		print_drvq(have ? &dq : NULL, true);
+		printf("}");
+		return;
+	}
+	printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f %10llu %14llu %10llu %14llu\n", i,
+	       (unsigned long long)reqs,
+	       (unsigned long long)q->bytes,
+	       (unsigned long long)enters, per, persl, ns,
+	       (unsigned long long)q->copies,
+	       (unsigned long long)q->copy_bytes,
+	       (unsigned long long)q->ucopies,
+	       (unsigned long long)q->ucopy_bytes);
+	if (have)
+		print_drvq(&dq, false);
+}
+
+static void print_stats(int id, const struct rs_ent *e, const struct rs_state *st,
+			bool json)
+{
+	char drv[64], copy[40], cdev[64];
+	unsigned int i;
+
+	driver_name(e->ctrl, drv, sizeof(drv));
+	copy_label(st, copy, sizeof(copy));
+	if (rs_dev_paths(st->ctrl, id, cdev, sizeof(cdev), NULL, 0) < 0)
+		cdev[0] = '\0';
+	if (json)
+		printf("{\"id\": %d, \"driver\": \"%s\", \"state\": \"%s\", \"target\": \"%s\", "
+		       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"queues\": [", id, drv,
+		       state_name(st), st->target, st->copy_mode, st->copy_path);
+	else
+		printf("%s dev %d (%s, copy %s, %s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s\n",
+		       drv, id, st->target, copy, state_name(st), "Q", "REQS",
+		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "HANDLE_NS/IO",
+		       "COPIES", "COPY_BYTES", "UCOPIES", "UCOPY_BYTES");
+	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
+		print_stats_queue(i, &st->q[i], cdev, json);
+	if (json)
+		printf("\n]}\n");
+}
+
 int cmd_stats(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -212,10 +281,9 @@ int cmd_stats(int argc, char **argv)
 	};
 	struct rs_state *st;
 	struct rs_ent e;
-	char ctrl[128] = "", drv[64], copy[40], cdev[64];
+	char ctrl[128] = "";
 	bool json = false;
 	int id = -1, c;
-	unsigned int i;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "i:jc:h", lo, NULL)) != -1) {
@@ -233,62 +301,7 @@ int cmd_stats(int argc, char **argv)
 		usage_err("stats: --id N is required");
 	if (open_dev(ctrl, id, &e, &st))
 		return 1;
-	driver_name(e.ctrl, drv, sizeof(drv));
-	copy_label(st, copy, sizeof(copy));
-	if (rs_dev_paths(st->ctrl, id, cdev, sizeof(cdev), NULL, 0) < 0)
-		cdev[0] = '\0';
-	if (json)
-		printf("{\"id\": %d, \"driver\": \"%s\", \"state\": \"%s\", \"target\": \"%s\", "
-		       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"queues\": [", id, drv,
-		       state_name(st), st->target, st->copy_mode, st->copy_path);
-	else
-		printf("%s dev %d (%s, copy %s, %s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s\n",
-		       drv, id, st->target, copy, state_name(st), "Q", "REQS",
-		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "HANDLE_NS/IO",
-		       "COPIES", "COPY_BYTES", "UCOPIES", "UCOPY_BYTES");
-	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
-		const struct rs_qstate *q = &st->q[i];
-		uint64_t reqs = q->reqs, enters = q->enters, cqes = q->cqes;
-		double per = enters ? (double)cqes / (double)enters : 0;
-		double ns = reqs ? (double)q->handle_ns / (double)reqs : 0;
-		double persl = q->sleeps ? (double)cqes / (double)q->sleeps : 0;
-		struct rs_drvq dq;
-		bool have = cdev[0] && read_drvq(cdev, i, &dq);
-
-		if (json) {
-			printf("%s\n  {\"q\": %u, \"requests\": %llu, \"bytes\": %llu, "
-			       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
-			       "\"copies\": %llu, \"copy_bytes\": %llu, \"handle_ns\": %llu, "
-			       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, "
-			       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
-			       "\"handle_ns_per_io\": %.1f, \"driver\": ", i ? "," : "", i,
-			       (unsigned long long)reqs,
-			       (unsigned long long)q->bytes,
-			       (unsigned long long)enters,
-			       (unsigned long long)q->sleeps,
-			       (unsigned long long)cqes,
-			       (unsigned long long)q->copies,
-			       (unsigned long long)q->copy_bytes,
-			       (unsigned long long)q->handle_ns,
-			       (unsigned long long)q->ucopies,
-			       (unsigned long long)q->ucopy_bytes, per, persl, ns);
-			print_drvq(have ? &dq : NULL, true);
-			printf("}");
-		} else {
-			printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f %10llu %14llu %10llu %14llu\n", i,
-			       (unsigned long long)reqs,
-			       (unsigned long long)q->bytes,
-			       (unsigned long long)enters, per, persl, ns,
-			       (unsigned long long)q->copies,
-			       (unsigned long long)q->copy_bytes,
-			       (unsigned long long)q->ucopies,
-			       (unsigned long long)q->ucopy_bytes);
-			if (have)
-				print_drvq(&dq, false);
-		}
-	}
-	if (json)
-		printf("\n]}\n");
+	print_stats(id, &e, st, json);
 	rs_state_close(st);
 	return 0;
 }
