@@ -75,19 +75,21 @@ static void stop_queues(struct rs_dev *d, bool device_started)
 	unsigned int i;
 
 	if (!device_started)
-		d->abort_now = 1;
+		atomic_store_explicit(&d->abort_now, true, memory_order_relaxed);
 	for (i = 0; i < d->nr_queues; i++) {
 		struct rs_queue *q = &d->q[i];
 
 		if (!q->started)
 			continue;
-		if (!d->abort_now && !join_within(q, 10000)) {
+		if (!atomic_load_explicit(&d->abort_now, memory_order_relaxed) &&
+		    !join_within(q, 10000)) {
 			rs_warn("dev %d q %u: queue did not drain, aborting it",
 				d->info.dev_id, i);
-			d->abort_now = 1;
+			atomic_store_explicit(&d->abort_now, true,
+					      memory_order_relaxed);
 		}
 		/* a kick can land before the thread sleeps: repeat it */
-		while (d->abort_now) {
+		while (atomic_load_explicit(&d->abort_now, memory_order_relaxed)) {
 			rs_queue_kick(q);
 			if (join_within(q, 100))
 				break;
@@ -542,7 +544,7 @@ static void stop_device(struct rs_dev *d, const struct rs_run *run)
 {
 	int id = (int)d->info.dev_id, r;
 
-	d->stopping = 1;
+	atomic_store_explicit(&d->stopping, true, memory_order_relaxed);
 	if (d->st)
 		d->st->state = RS_ST_STOPPING;
 	if (run->added && run->started) {
