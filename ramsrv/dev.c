@@ -75,19 +75,21 @@ static void stop_queues(struct rs_dev *d, bool device_started)
 	unsigned int i;
 
 	if (!device_started)
-		d->abort_now = 1;
+		atomic_store_explicit(&d->abort_now, true, memory_order_relaxed);
 	for (i = 0; i < d->nr_queues; i++) {
 		struct rs_queue *q = &d->q[i];
 
 		if (!q->started)
 			continue;
-		if (!d->abort_now && !join_within(q, 10000)) {
+		if (!atomic_load_explicit(&d->abort_now, memory_order_relaxed) &&
+		    !join_within(q, 10000)) {
 			rs_warn("dev %d q %u: queue did not drain, aborting it",
 				d->info.dev_id, i);
-			d->abort_now = 1;
+			atomic_store_explicit(&d->abort_now, true,
+					      memory_order_relaxed);
 		}
 		/* a kick can land before the thread sleeps: repeat it */
-		while (d->abort_now) {
+		while (atomic_load_explicit(&d->abort_now, memory_order_relaxed)) {
 			rs_queue_kick(q);
 			if (join_within(q, 100))
 				break;
@@ -144,16 +146,17 @@ static void report(int live_fd, const char *msg)
 	}
 }
 
-int rs_serve(struct rs_dev *d, int live_fd)
+/* what rs_serve has done so far: what teardown must undo */
+struct rs_run {
+	bool added;	/* the device is ours: stop and delete it on exit */
+	bool started;	/* START_DEV or END_USER_RECOVERY succeeded */
+};
+
+/* block the signals of the server's protocol (ramsrv.h); settings from opts */
+static void serve_init(struct rs_dev *d)
 {
 	struct rs_opts *o = &d->opts;
-	struct ublksrv_ctrl_dev_info *info = &d->info;
-	struct ublk_params params;
-	bool added = false, started = false;
-	int cpu_node[CPU_SETSIZE];
-	char msg[512];
 	unsigned int i;
-	int ncpus, ret, j;
 	sigset_t set;
 
 	sigemptyset(&set);
@@ -173,20 +176,22 @@ int rs_serve(struct rs_dev *d, int live_fd)
 	d->cdev_fd = -1;
 	for (i = 0; i < RS_MAX_QUEUES; i++)
 		d->q[i].cdev_fd = -1;
+}
 
-	if (!d->tgt) {		/* a state file's target: rs_opts_validate() did not see it */
-		rs_err("unknown target '%s'", o->target);
-		ret = -EINVAL;
-		goto out;
-	}
-	ret = rs_ctrl_open(&d->ctrl, o->ctrl);
-	if (ret < 0)
-		goto out;
+/*
+ * How data moves (d->copy, user_copy, store_mode, pin): for a new device
+ * the resolved --copy/--pin, asked of ADD_DEV; a recovered device's flags
+ * already say it, and must match the copy mode in its state.
+ */
+static int select_copy(struct rs_dev *d)
+{
+	struct rs_opts *o = &d->opts;
+	struct ublksrv_ctrl_dev_info *info = &d->info;
+	struct rs_copy_plan plan;
+	char m[160];
+	int ret;
+
 	if (d->recover) {
-		/* the device's flags say how its data moves */
-		ret = recover_begin(d);
-		if (ret < 0)
-			goto out;
 		d->copy = o->copy;
 		d->user_copy = info->flags & UBLK_F_USER_COPY;
 		d->store_mode = info->flags & ZUBLK_F_STORE;
@@ -195,27 +200,33 @@ int rs_serve(struct rs_dev *d, int live_fd)
 			rs_err("dev %d: the device's flags 0x%llx do not match copy mode %s",
 			       info->dev_id, (unsigned long long)info->flags,
 			       rs_copy_name(d->copy));
-			ret = -EINVAL;
-			goto out;
+			return -EINVAL;
 		}
-		goto geometry;
+		return 0;
 	}
-	{
-		struct rs_copy_plan plan;
-		char m[160];
+	/* GET_FEATURES answered iff ioctl encoding was probed, not forced off */
+	ret = rs_copy_resolve(d->tgt, o->copy, o->pin, d->ctrl.features,
+			      d->ctrl.features != 0, &plan, m, sizeof(m));
+	if (ret < 0) {
+		rs_err("%s", m);
+		return ret;
+	}
+	d->copy = plan.mode;
+	d->user_copy = plan.ucopy;
+	d->store_mode = plan.store;
+	d->pin = plan.pin;
+	return 0;
+}
 
-		/* GET_FEATURES answered iff ioctl encoding was probed, not forced off */
-		ret = rs_copy_resolve(d->tgt, o->copy, o->pin, d->ctrl.features,
-				      d->ctrl.features != 0, &plan, m, sizeof(m));
-		if (ret < 0) {
-			rs_err("%s", m);
-			goto out;
-		}
-		d->copy = plan.mode;
-		d->user_copy = plan.ucopy;
-		d->store_mode = plan.store;
-		d->pin = plan.pin;
-	}
+/* ADD_DEV's request: the options' geometry, the copy and recovery flags */
+static int fill_dev_info(struct rs_dev *d)
+{
+	struct rs_opts *o = &d->opts;
+	struct ublksrv_ctrl_dev_info *info = &d->info;
+	char m[160];
+	uint64_t rf;
+	int ret;
+
 	memset(info, 0, sizeof(*info));
 	info->nr_hw_queues = (uint16_t)o->queues;
 	info->queue_depth = (uint16_t)o->depth;
@@ -228,54 +239,73 @@ int rs_serve(struct rs_dev *d, int live_fd)
 		info->flags |= ZUBLK_F_STORE;
 	if (d->pin)
 		info->flags |= ZUBLK_F_PIN_BUF;
-	{
-		char m[160];
-		uint64_t rf;
+	ret = rs_recovery_flags(o->recovery, d->ctrl.features,
+				d->ctrl.features != 0, &rf, m, sizeof(m));
+	if (ret < 0) {
+		rs_err("%s", m);
+		return ret;
+	}
+	info->flags |= rf;
+	return 0;
+}
 
-		ret = rs_recovery_flags(o->recovery, d->ctrl.features,
-					d->ctrl.features != 0, &rf, m, sizeof(m));
-		if (ret < 0) {
-			rs_err("%s", m);
-			goto out;
-		}
-		info->flags |= rf;
-	}
-	ret = rs_ctrl_add(&d->ctrl, info);
-	if (ret == -EEXIST) {
-		rs_err("device id %d is already in use", o->id);
-		goto out;
-	} else if (ret < 0) {
-		rs_err("ADD_DEV on %s: %s", o->ctrl, strerror(-ret));
-		goto out;
-	}
-	added = true;
-	if (d->user_copy && !(info->flags & UBLK_F_USER_COPY)) {
+/* ADD_DEV may drop flags it was asked for: fail, or do without a pin */
+static int check_granted(struct rs_dev *d)
+{
+	struct rs_opts *o = &d->opts;
+	uint64_t flags = d->info.flags;
+
+	if (d->user_copy && !(flags & UBLK_F_USER_COPY)) {
 		rs_err("--copy %s: the driver dropped UBLK_F_USER_COPY at ADD_DEV",
 		       rs_copy_name(d->copy));
-		ret = -EOPNOTSUPP;
-		goto out;
+		return -EOPNOTSUPP;
 	}
-	if (d->store_mode && !(info->flags & ZUBLK_F_STORE)) {
+	if (d->store_mode && !(flags & ZUBLK_F_STORE)) {
 		rs_err("--copy %s: the driver dropped ZUBLK_F_STORE at ADD_DEV",
 		       rs_copy_name(d->copy));
-		ret = -EOPNOTSUPP;
-		goto out;
+		return -EOPNOTSUPP;
 	}
-	if (d->pin && !(info->flags & ZUBLK_F_PIN_BUF)) {
+	if (d->pin && !(flags & ZUBLK_F_PIN_BUF)) {
 		if (o->pin == RS_PIN_ON) {
 			rs_err("--pin on: the driver dropped ZUBLK_F_PIN_BUF at ADD_DEV");
-			ret = -EOPNOTSUPP;
-			goto out;
+			return -EOPNOTSUPP;
 		}
 		d->pin = false;	/* auto: per-IO pins, as on ublk_drv */
 	}
-	if (o->recovery != RS_REC_OFF && !(info->flags & UBLK_F_USER_RECOVERY)) {
+	if (o->recovery != RS_REC_OFF && !(flags & UBLK_F_USER_RECOVERY)) {
 		rs_err("--recovery %s: the driver dropped UBLK_F_USER_RECOVERY at ADD_DEV",
 		       rs_recovery_name(o->recovery));
-		ret = -EOPNOTSUPP;
-		goto out;
+		return -EOPNOTSUPP;
 	}
-geometry:
+	return 0;
+}
+
+static int add_device(struct rs_dev *d, struct rs_run *run)
+{
+	struct rs_opts *o = &d->opts;
+	int ret;
+
+	ret = fill_dev_info(d);
+	if (ret < 0)
+		return ret;
+	ret = rs_ctrl_add(&d->ctrl, &d->info);
+	if (ret == -EEXIST) {
+		rs_err("device id %d is already in use", o->id);
+		return ret;
+	} else if (ret < 0) {
+		rs_err("ADD_DEV on %s: %s", o->ctrl, strerror(-ret));
+		return ret;
+	}
+	run->added = true;
+	return check_granted(d);
+}
+
+/* the geometry the driver granted (or the recovered device has) */
+static int take_geometry(struct rs_dev *d)
+{
+	struct rs_opts *o = &d->opts;
+	struct ublksrv_ctrl_dev_info *info = &d->info;
+
 	d->ioctl_io = d->ctrl.ioctl_enc &&
 		      (info->flags & UBLK_F_CMD_IOCTL_ENCODE);
 	d->nr_queues = info->nr_hw_queues;
@@ -288,101 +318,153 @@ geometry:
 	    d->max_io < 4096) {
 		rs_err("dev %d: driver returned unusable geometry (%u queues, depth %u, max io %u)",
 		       info->dev_id, d->nr_queues, d->depth, d->max_io);
-		ret = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
 	if (d->max_io > o->max_io)
 		d->max_io = o->max_io;
-	ret = rs_dev_paths(o->ctrl, (int)info->dev_id, d->cdev, sizeof(d->cdev),
+	return 0;
+}
+
+/* Negotiate the device: add a new one, or take over (recover) a dead server's. */
+static int negotiate(struct rs_dev *d, struct rs_run *run)
+{
+	int ret;
+
+	if (!d->tgt) {		/* a state file's target: rs_opts_validate() did not see it */
+		rs_err("unknown target '%s'", d->opts.target);
+		return -EINVAL;
+	}
+	ret = rs_ctrl_open(&d->ctrl, d->opts.ctrl);
+	if (ret < 0)
+		return ret;
+	if (d->recover)
+		ret = recover_begin(d);
+	if (ret >= 0)
+		ret = select_copy(d);
+	if (ret >= 0 && !d->recover)
+		ret = add_device(d, run);
+	if (ret >= 0)
+		ret = take_geometry(d);
+	return ret;
+}
+
+/* Publish the device's configuration in its state file (list, stats, recover). */
+static int publish_state(struct rs_dev *d)
+{
+	struct rs_opts *o = &d->opts;
+	int id = (int)d->info.dev_id, ret;
+	struct rs_copy_plan plan = {
+		.mode = d->copy, .ucopy = d->user_copy,
+		.store = d->store_mode, .pin = d->pin,
+	};
+	struct rs_state *st;
+
+	ret = rs_dev_paths(o->ctrl, id, d->cdev, sizeof(d->cdev),
 			   d->bdev, sizeof(d->bdev));
 	if (ret < 0) {
 		rs_err("cannot derive device nodes from %s", o->ctrl);
-		goto out;
+		return ret;
 	}
-	ret = rs_state_create(o->ctrl, (int)info->dev_id, &d->st);
+	ret = rs_state_create(o->ctrl, id, &d->st);
 	if (ret < 0)
-		goto out;
-	d->st->dev_flags = info->flags;
-	d->st->huge_opt = o->huge;
-	d->st->recoveries = d->recoveries;
-	snprintf(d->st->recovery, sizeof(d->st->recovery), "%s",
+		return ret;
+	st = d->st;
+	st->dev_flags = d->info.flags;
+	st->huge_opt = o->huge;
+	st->recoveries = d->recoveries;
+	snprintf(st->recovery, sizeof(st->recovery), "%s",
 		 rs_recovery_name(o->recovery));
-	d->st->magic = RS_STATE_MAGIC;
-	d->st->dev_id = (int32_t)info->dev_id;
-	d->st->pid = getpid();
-	d->st->state = RS_ST_STARTING;
-	d->st->nr_queues = d->nr_queues;
-	d->st->depth = d->depth;
-	d->st->bs = o->bs;
-	d->st->max_io = d->max_io;
-	snprintf(d->st->target, sizeof(d->st->target), "%s", o->target);
-	snprintf(d->st->copy_mode, sizeof(d->st->copy_mode), "%s",
-		 rs_copy_name(d->copy));
-	{
-		struct rs_copy_plan plan = {
-			.mode = d->copy, .ucopy = d->user_copy,
-			.store = d->store_mode, .pin = d->pin,
-		};
+	st->magic = RS_STATE_MAGIC;
+	st->dev_id = id;
+	st->pid = getpid();
+	st->state = RS_ST_STARTING;
+	st->nr_queues = d->nr_queues;
+	st->depth = d->depth;
+	st->bs = o->bs;
+	st->max_io = d->max_io;
+	snprintf(st->target, sizeof(st->target), "%s", o->target);
+	snprintf(st->copy_mode, sizeof(st->copy_mode), "%s", rs_copy_name(d->copy));
+	snprintf(st->copy_path, sizeof(st->copy_path), "%s", rs_copy_path(&plan));
+	snprintf(st->ctrl, sizeof(st->ctrl), "%s", o->ctrl);
+	snprintf(st->bdev, sizeof(st->bdev), "%s", d->bdev);
+	snprintf(st->backing, sizeof(st->backing), "%s", o->backing);
+	return 0;
+}
 
-		snprintf(d->st->copy_path, sizeof(d->st->copy_path), "%s",
-			 rs_copy_path(&plan));
+/* queue @q's CPUs (GET_QUEUE_AFFINITY, else all) and the node serving them */
+static void map_queue(struct rs_dev *d, unsigned int i, const int *cpu_node,
+		      int ncpus)
+{
+	struct rs_queue *q = &d->q[i];
+	int ret, j, k;
+
+	q->dev = d;
+	q->q_id = (int)i;
+	q->st = &d->st->q[i];
+	ret = rs_ctrl_get_affinity(&d->ctrl, (int)d->info.dev_id, (int)i,
+				   &q->cpus);
+	if (ret < 0 || CPU_COUNT(&q->cpus) == 0) {
+		rs_warn("dev %d q %u: GET_QUEUE_AFFINITY: %s; using all CPUs",
+			d->info.dev_id, i, ret < 0 ? strerror(-ret) : "empty");
+		CPU_ZERO(&q->cpus);
+		for (j = 0; j < ncpus; j++)
+			CPU_SET(j, &q->cpus);
 	}
-	snprintf(d->st->ctrl, sizeof(d->st->ctrl), "%s", o->ctrl);
-	snprintf(d->st->bdev, sizeof(d->st->bdev), "%s", d->bdev);
-	snprintf(d->st->backing, sizeof(d->st->backing), "%s", o->backing);
+	q->node = rs_pick_node(&q->cpus, cpu_node, ncpus);
+	q->st->want_node = q->node;
+	q->st->node = -1;
+	rs_cpulist(&q->cpus, ncpus, q->st->cpus, sizeof(q->st->cpus));
+	for (k = 0; k < d->nr_nodes && d->nodes[k] != q->node; k++)
+		;
+	if (k == d->nr_nodes)
+		d->nodes[d->nr_nodes++] = q->node;
+}
 
-	/* queue -> CPUs -> NUMA node */
+/* Map the queues: queue -> CPUs -> NUMA node; d->nodes lists the nodes. */
+static void map_queues(struct rs_dev *d)
+{
+	int cpu_node[CPU_SETSIZE];
+	unsigned int i;
+	int ncpus, j;
+
 	ncpus = (int)sysconf(_SC_NPROCESSORS_CONF);
 	if (ncpus > CPU_SETSIZE)
 		ncpus = CPU_SETSIZE;
 	for (j = 0; j < ncpus; j++)
 		cpu_node[j] = rs_cpu_node(j);
-	for (i = 0; i < d->nr_queues; i++) {
-		struct rs_queue *q = &d->q[i];
-		int k;
+	for (i = 0; i < d->nr_queues; i++)
+		map_queue(d, i, cpu_node, ncpus);
+}
 
-		q->dev = d;
-		q->q_id = (int)i;
-		q->st = &d->st->q[i];
-		ret = rs_ctrl_get_affinity(&d->ctrl, (int)info->dev_id, (int)i,
-					   &q->cpus);
-		if (ret < 0 || CPU_COUNT(&q->cpus) == 0) {
-			rs_warn("dev %d q %u: GET_QUEUE_AFFINITY: %s; using all CPUs",
-				info->dev_id, i, ret < 0 ? strerror(-ret) : "empty");
-			CPU_ZERO(&q->cpus);
-			for (j = 0; j < ncpus; j++)
-				CPU_SET(j, &q->cpus);
-		}
-		q->node = rs_pick_node(&q->cpus, cpu_node, ncpus);
-		q->st->want_node = q->node;
-		q->st->node = -1;
-		rs_cpulist(&q->cpus, ncpus, q->st->cpus, sizeof(q->st->cpus));
-		for (k = 0; k < d->nr_nodes && d->nodes[k] != q->node; k++)
-			;
-		if (k == d->nr_nodes)
-			d->nodes[d->nr_nodes++] = q->node;
-	}
+/* the target's store, then its parameters (a recovered device keeps its own) */
+static int setup_target(struct rs_dev *d)
+{
+	struct ublk_params params;
+	int ret;
 
 	d->st->size = d->size;
 	ret = rs_target_init(d);
 	if (ret < 0)
-		goto out;
+		return ret;
 	d->st->size = d->size;
 	d->st->store_huge = d->store_huge;
-	if (d->size % o->bs) {
+	if (d->size % d->opts.bs) {
 		rs_err("size %llu is not a multiple of the block size %u",
-		       (unsigned long long)d->size, o->bs);
-		ret = -EINVAL;
-		goto out;
+		       (unsigned long long)d->size, d->opts.bs);
+		return -EINVAL;
 	}
 	fill_params(d, &params);
-	/* a recovered device keeps its parameters */
-	ret = d->recover ? 0 : rs_ctrl_set_params(&d->ctrl, (int)info->dev_id, &params);
-	if (ret < 0) {
-		rs_err("dev %d: SET_PARAMS: %s", info->dev_id, strerror(-ret));
-		goto out;
-	}
-	/* the char node appears via devtmpfs/udev: give it a moment */
+	ret = d->recover ? 0 : rs_ctrl_set_params(&d->ctrl, (int)d->info.dev_id, &params);
+	if (ret < 0)
+		rs_err("dev %d: SET_PARAMS: %s", d->info.dev_id, strerror(-ret));
+	return ret;
+}
+
+/* the char node appears via devtmpfs/udev: give it a moment */
+static int open_cdev(struct rs_dev *d)
+{
+	int j;
+
 	for (j = 0; j < 250; j++) {
 		d->cdev_fd = open(d->cdev, O_RDWR | O_CLOEXEC);
 		if (d->cdev_fd >= 0 || errno != ENOENT)
@@ -390,85 +472,109 @@ geometry:
 		usleep(20000);
 	}
 	if (d->cdev_fd < 0) {
-		ret = -errno;
-		rs_err("dev %d: open %s: %s", info->dev_id, d->cdev, strerror(errno));
-		goto out;
+		int ret = -errno;
+
+		rs_err("dev %d: open %s: %s", d->info.dev_id, d->cdev, strerror(errno));
+		return ret;
 	}
+	return 0;
+}
+
+/* Start: queue threads with their FETCHes in, then START_DEV or END_USER_RECOVERY. */
+static int start(struct rs_dev *d, struct rs_run *run)
+{
+	int id = (int)d->info.dev_id, ret;
+	unsigned int i;
+
 	/* STORE: the region must be registered before the first FETCH */
 	if (d->store_mode) {
 		ret = rs_store_register(d);
 		if (ret < 0)
-			goto out;
+			return ret;
 	}
 	for (i = 0; i < d->nr_queues; i++) {
 		ret = rs_queue_start(&d->q[i]);
 		if (ret < 0)
-			goto out;
+			return ret;
 	}
 	if (d->recover) {
-		ret = rs_ctrl_end_recovery(&d->ctrl, (int)info->dev_id, getpid());
+		ret = rs_ctrl_end_recovery(&d->ctrl, id, getpid());
 		if (ret < 0) {
-			rs_err("dev %d: END_USER_RECOVERY: %s", info->dev_id,
-			       strerror(-ret));
-			goto out;
+			rs_err("dev %d: END_USER_RECOVERY: %s", id, strerror(-ret));
+			return ret;
 		}
-		added = true;	/* ours now: stop and delete it on exit */
+		run->added = true;	/* ours now: stop and delete it on exit */
 	} else {
-		ret = rs_ctrl_start(&d->ctrl, (int)info->dev_id, getpid());
+		ret = rs_ctrl_start(&d->ctrl, id, getpid());
 		if (ret < 0) {
-			rs_err("dev %d: START_DEV: %s", info->dev_id, strerror(-ret));
-			goto out;
+			rs_err("dev %d: START_DEV: %s", id, strerror(-ret));
+			return ret;
 		}
 	}
-	started = true;
+	run->started = true;
 	d->st->state = RS_ST_LIVE;
-	snprintf(msg, sizeof(msg), "OK %d %s\n", info->dev_id, d->bdev);
-	if (live_fd >= 0) {
+	return 0;
+}
+
+/* Say the device is live: through the launcher's pipe (closed then), or stdout. */
+static void announce(struct rs_dev *d, int *live_fd)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "OK %d %s\n", d->info.dev_id, d->bdev);
+	if (*live_fd >= 0) {
 		char log[RS_PATH_MAX];
 		int lfd;
 
 		/* detach from the caller's stderr: log to the state dir */
-		rs_state_path(o->ctrl, (int)info->dev_id, "log", log, sizeof(log));
+		rs_state_path(d->opts.ctrl, (int)d->info.dev_id, "log", log, sizeof(log));
 		lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (lfd >= 0) {
 			dup2(lfd, STDERR_FILENO);
 			close(lfd);
 		}
-		report(live_fd, msg);
-		close(live_fd);
-		live_fd = -1;
+		report(*live_fd, msg);
+		close(*live_fd);
+		*live_fd = -1;
 	} else {
-		printf("%d %s\n", info->dev_id, d->bdev);
+		printf("%d %s\n", d->info.dev_id, d->bdev);
 		fflush(stdout);
 	}
+}
 
-	j = wait_signal();
-	if (j == SIGUSR1)
-		rs_warn("dev %d: a queue failed, stopping", info->dev_id);
-	ret = 0;
-out:
-	d->stopping = 1;
+/* Teardown, step 1: the device and the queue threads. */
+static void stop_device(struct rs_dev *d, const struct rs_run *run)
+{
+	int id = (int)d->info.dev_id, r;
+
+	atomic_store_explicit(&d->stopping, true, memory_order_relaxed);
 	if (d->st)
 		d->st->state = RS_ST_STOPPING;
-	if (added && started) {
-		int r = rs_ctrl_stop(&d->ctrl, (int)info->dev_id);
-
+	if (run->added && run->started) {
+		r = rs_ctrl_stop(&d->ctrl, id);
 		if (r < 0)
-			rs_warn("dev %d: STOP_DEV: %s", info->dev_id, strerror(-r));
+			rs_warn("dev %d: STOP_DEV: %s", id, strerror(-r));
 	}
-	stop_queues(d, started);
+	stop_queues(d, run->started);
 	if (d->cdev_fd >= 0)
 		close(d->cdev_fd);
 	d->cdev_fd = -1;
-	if (added) {
-		int r = rs_ctrl_del(&d->ctrl, (int)info->dev_id);
-
+	if (run->added) {
+		r = rs_ctrl_del(&d->ctrl, id);
 		if (r < 0)
-			rs_warn("dev %d: DEL_DEV: %s", info->dev_id, strerror(-r));
+			rs_warn("dev %d: DEL_DEV: %s", id, strerror(-r));
 	}
+}
+
+/* Teardown, step 2: the target, the state file, the control node; errors out. */
+static void release(struct rs_dev *d, const struct rs_run *run, int ret,
+		    int live_fd)
+{
+	char msg[512];
+
 	rs_target_fini(d);
 	if (d->st) {
-		bool keep = d->recover && !added;
+		bool keep = d->recover && !run->added;
 
 		d->st->state = RS_ST_STOPPED;
 		/* a failed recover leaves the device: keep what del/recover need */
@@ -477,7 +583,7 @@ out:
 		rs_state_close(d->st);
 		d->st = NULL;
 		if (!keep)
-			rs_state_remove(o->ctrl, (int)info->dev_id);
+			rs_state_remove(d->opts.ctrl, (int)d->info.dev_id);
 	}
 	if (d->ctrl.ring)
 		rs_ctrl_close(&d->ctrl);
@@ -486,5 +592,37 @@ out:
 			 rs_last_err[0] ? rs_last_err : strerror(-ret));
 		report(live_fd, msg);
 	}
+}
+
+/*
+ * Serve device d->opts (or recover d->opts.id) until SIGTERM/SIGINT/SIGHUP
+ * or a failed queue (SIGUSR1). @live_fd: the launcher's pipe, or -1 in the
+ * foreground. Returns 0, or -errno after reporting why.
+ */
+int rs_serve(struct rs_dev *d, int live_fd)
+{
+	struct rs_run run = { .added = false, .started = false };
+	int ret;
+
+	serve_init(d);
+	ret = negotiate(d, &run);
+	if (ret >= 0)
+		ret = publish_state(d);
+	if (ret >= 0) {
+		map_queues(d);
+		ret = setup_target(d);
+	}
+	if (ret >= 0)
+		ret = open_cdev(d);
+	if (ret >= 0)
+		ret = start(d, &run);
+	if (ret >= 0) {
+		announce(d, &live_fd);
+		if (wait_signal() == SIGUSR1)
+			rs_warn("dev %d: a queue failed, stopping", d->info.dev_id);
+		ret = 0;
+	}
+	stop_device(d, &run);
+	release(d, &run, ret, live_fd);
 	return ret;
 }

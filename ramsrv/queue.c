@@ -278,12 +278,13 @@ static void *queue_thread(void *arg)
 		return NULL;
 
 	while (inflight > 0) {
-		if (queue_wait(&t) < 0 || d->abort_now)
+		if (queue_wait(&t) < 0 ||
+		    atomic_load_explicit(&d->abort_now, memory_order_relaxed))
 			break;
 		inflight -= queue_complete(&t);
 	}
 	/* all commands gone without a stop from us: the driver dropped the queue */
-	if (!d->stopping)
+	if (!atomic_load_explicit(&d->stopping, memory_order_relaxed))
 		kill(getpid(), SIGUSR1);
 	io_uring_queue_exit(&t.ring);
 	return NULL;

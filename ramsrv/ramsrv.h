@@ -2,6 +2,48 @@
 /*
  * ramsrv: a ublk-protocol userspace server with RAM and null targets.
  * Shared declarations.
+ *
+ * Processes and threads of a server (`ramsrv add` / `ramsrv recover`):
+ *  - the launcher (daemon.c, without --foreground): forks the server, reads
+ *    its first line from a pipe ("OK ID BDEV" or "E message"), prints it and
+ *    exits; the server runs on in its own session.
+ *  - the main thread (dev.c, rs_serve): negotiates the device, starts the
+ *    queue threads one at a time (each hands its setup result back through
+ *    rs_queue.ready), starts the device, then sleeps in sigwaitinfo() until
+ *    a signal says stop, and tears down: STOP_DEV, join the queue threads,
+ *    DEL_DEV, the target's fini, the state file.
+ *  - one queue thread per hardware queue (queue.c), pinned to the queue's
+ *    CPUs: allocates the queue's io buffers, sets up its ring, submits a
+ *    FETCH per tag, then handles requests until every command has completed
+ *    (STOP_DEV aborts them) or abort_now says leave.
+ * Nothing else runs: no helper threads, no SQPOLL.
+ *
+ * Signals. Before any queue thread exists, rs_serve blocks SIGTERM, SIGINT,
+ * SIGHUP, SIGUSR1 and SIGUSR2; threads inherit the mask and queue threads
+ * unblock SIGUSR2 only. So the process-directed signals below wait, pending,
+ * for the main thread's sigwaitinfo() and never interrupt a queue thread.
+ *  - SIGTERM (`ramsrv del`), SIGINT, SIGHUP -> process: the main thread
+ *    leaves its wait and tears the device down.
+ *  - SIGUSR1, queue thread -> process (kill(getpid())): the thread's loop
+ *    ended while the main thread was not stopping (the driver dropped the
+ *    queue, or io_uring_enter failed). The main thread warns "a queue
+ *    failed, stopping" and tears down. Sent during setup, it stays pending
+ *    until the wait.
+ *  - SIGUSR2, main thread -> one queue thread (pthread_kill, rs_queue_kick):
+ *    only after setting abort_now, when STOP_DEV cannot end the queue's
+ *    commands (the device never started) or did not within 10 s. Its
+ *    handler does nothing and is installed without SA_RESTART, so a sleeping
+ *    io_uring_enter returns -EINTR and the thread sees abort_now and leaves.
+ *    A kick can land before the thread sleeps: stop_queues repeats it every
+ *    100 ms until the thread is joined.
+ *
+ * Data shared between the threads: stopping and abort_now (struct rs_dev,
+ * atomics; their orders are given there); rs_queue.setup_ret, and what a
+ * queue thread's setup writes (rs_last_err, rs_huge_warned, the queue's
+ * buffer), are ordered by the ready semaphore; everything else a queue
+ * thread touched is read by the main thread only after joining it. The
+ * rs_qstate counters are written by their queue thread only and read by
+ * other processes (list, stats) without ordering: figures, not flags.
  */
 #ifndef RAMSRV_H
 #define RAMSRV_H
@@ -10,6 +52,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -401,8 +444,23 @@ struct rs_dev {
 	bool recover;		/* re-attach to a device whose server died */
 	uint32_t recoveries;	/* carried over in the state file */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping */
-	volatile int stopping;	/* main thread is stopping the device */
-	volatile int abort_now;	/* queue threads: leave the loop on EINTR */
+	/*
+	 * Main thread is stopping the device: set (relaxed) before STOP_DEV; a
+	 * queue thread whose loop ended reads it (relaxed) to decide on
+	 * SIGUSR1. No data rides on it. A loop that ended because of STOP_DEV
+	 * took the abort completions with the CQ ring's acquire of its tail,
+	 * after the kernel posted them for the STOP_DEV the store precedes, so
+	 * it sees the store; a queue failing on its own meanwhile may raise a
+	 * SIGUSR1 nobody waits for any more: harmless.
+	 */
+	atomic_bool stopping;
+	/*
+	 * Queue threads must leave their loop now, whatever is in flight: set
+	 * (relaxed) by the main thread before each SIGUSR2 kick; read (relaxed)
+	 * by a queue thread after each io_uring_enter. No data rides on it,
+	 * and a thread that misses it is kicked again until joined.
+	 */
+	atomic_bool abort_now;
 	int nodes[RS_MAX_QUEUES];
 	int nr_nodes;
 };
