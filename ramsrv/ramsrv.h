@@ -128,11 +128,12 @@ int rs_recovery_flags(enum rs_recovery r, uint64_t feat, bool feat_known,
 const char *rs_dev_state_name(int state);
 
 /* a queue's driver counters (zublk debugfs, include/zublk.h) */
+#define RS_DRV_ENUM(id, name, what)	RS_DRV_##id,
 enum {
-	RS_DRV_REQUESTS, RS_DRV_BYTES, RS_DRV_COPIES, RS_DRV_COPY_BYTES,
-	RS_DRV_COPY_NS, RS_DRV_PINS, RS_DRV_UNPINS, RS_DRV_TW_BATCHES,
-	RS_DRV_TW_REQUESTS, RS_DRV_NR
+	ZUBLK_QSTATS(RS_DRV_ENUM)
+	RS_DRV_NR
 };
+#undef RS_DRV_ENUM
 extern const char *const rs_drv_names[RS_DRV_NR];
 struct rs_drvq {
 	uint64_t v[RS_DRV_NR];
