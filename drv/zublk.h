@@ -62,7 +62,7 @@
 #include <linux/sched/signal.h>
 #include <linux/refcount.h>
 #include <linux/io_uring/cmd.h>
-#include <uapi/linux/ublk_cmd.h>
+#include <linux/ublk_cmd.h>	/* the ABI: include/uapi/linux/ in the tree */
 
 #include "compat.h"
 

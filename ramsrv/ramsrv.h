@@ -18,7 +18,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <linux/ublk_cmd.h>
-#include "zublk.h"		/* include/: zublk's ABI extensions */
+#include "../include/zublk.h"	/* zublk's ABI extensions */
 
 #define RS_MAX_QUEUES		64
 #define RS_MAX_DEPTH		UBLK_MAX_QUEUE_DEPTH
