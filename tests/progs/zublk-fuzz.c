@@ -24,7 +24,6 @@
  * Exit status: 0 when the run completed, every process it started was
  * reaped and every device could be deleted, 1 otherwise.  What the kernel thought of it is for dmesg to tell.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
