@@ -228,11 +228,11 @@ void rs_state_remove(const char *ctrl, int id);
 int rs_state_list(const char *ctrl, struct rs_ent *ents, int max);
 
 /* ---- control (ctrl.c) ---- */
+struct zu_ctrl;
 struct rs_ctrl {
-	int fd;
 	bool ioctl_enc;
 	uint64_t features;
-	void *ring;		/* struct io_uring * */
+	struct zu_ctrl *ring;	/* lib/uring_cmd.h: the node and its ring */
 };
 int rs_ctrl_open(struct rs_ctrl *c, const char *path);
 void rs_ctrl_close(struct rs_ctrl *c);
