@@ -141,15 +141,15 @@ int zu_ctrl_cmd(struct zu_ctrl *c, unsigned int op, uint32_t dev_id,
 
 int zu_open_wait(const char *path, int flags, unsigned int tries, bool busy)
 {
-	int fd = -1;
+	for (unsigned int i = 1;; i++) {
+		int fd = open(path, flags);
 
-	for (unsigned int i = 0; i < tries; i++) {
-		fd = open(path, flags);
-		if (fd >= 0 || (errno != ENOENT && !(busy && errno == EBUSY)))
-			break;
+		if (fd >= 0)
+			return fd;
+		if (i >= tries || (errno != ENOENT && !(busy && errno == EBUSY)))
+			return -errno;
 		usleep(100000);
 	}
-	return fd < 0 ? -errno : fd;
 }
 
 size_t zu_descs_len(unsigned int depth)
