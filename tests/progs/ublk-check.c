@@ -470,39 +470,34 @@ static int io_once(struct srv *s, unsigned int op, uint16_t q, uint16_t tag,
 	return ret;
 }
 
-static int badinput(void)
+/* ADD_DEV and SET_PARAMS refusals; 1 when no device could be added. */
+static int bad_add_params(struct zu_ctrl *c)
 {
 	struct ublksrv_ctrl_dev_info info;
-	struct zu_ctrl c, c64;
 	struct zublk_params p;
-	struct srv s;
-	bool newer = upstream && !drv612;	/* see ERRNO_DIFFS */
-	int id, ret;
-
-	if (ctrl_open(&c, true) < 0)
-		return 2;
+	int id;
 
 	check("GET_DEV_INFO on a missing device",
-	      zu_ctrl_cmd(&c, UBLK_U_CMD_GET_DEV_INFO, 4242, &info, sizeof(info), 0),
+	      zu_ctrl_cmd(c, UBLK_U_CMD_GET_DEV_INFO, 4242, &info, sizeof(info), 0),
 	      -ENODEV);
 	check("ADD_DEV dev_id out of range",
-	      add_dev(&c, 1u << 20, 1, DEPTH, 0, NULL), -EINVAL);
-	check("ADD_DEV depth 0", add_dev(&c, (uint32_t)-1, 1, 0, 0, NULL), -EINVAL);
-	check("ADD_DEV queues 0", add_dev(&c, (uint32_t)-1, 0, DEPTH, 0, NULL), -EINVAL);
+	      add_dev(c, 1u << 20, 1, DEPTH, 0, NULL), -EINVAL);
+	check("ADD_DEV depth 0", add_dev(c, (uint32_t)-1, 1, 0, 0, NULL), -EINVAL);
+	check("ADD_DEV queues 0", add_dev(c, (uint32_t)-1, 0, DEPTH, 0, NULL), -EINVAL);
 	if (!upstream) {
 		check("ADD_DEV depth 4097",
-		      add_dev(&c, (uint32_t)-1, 1, 4097, 0, NULL), -EINVAL);
+		      add_dev(c, (uint32_t)-1, 1, 4097, 0, NULL), -EINVAL);
 		check("ADD_DEV queues 4097",
-		      add_dev(&c, (uint32_t)-1, 4097, DEPTH, 0, NULL), -EINVAL);
+		      add_dev(c, (uint32_t)-1, 4097, DEPTH, 0, NULL), -EINVAL);
 		check("ADD_DEV unknown flag bit 40",
-		      add_dev(&c, (uint32_t)-1, 1, DEPTH, 1ULL << 40, NULL), -EINVAL);
+		      add_dev(c, (uint32_t)-1, 1, DEPTH, 1ULL << 40, NULL), -EINVAL);
 	}
 
-	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, 0, NULL);
+	id = add_dev(c, (uint32_t)-1, 1, DEPTH, 0, NULL);
 	check("ADD_DEV good", id >= 0, 1);
 	if (id < 0)
 		return 1;
-	check("ADD_DEV dev_id in use", add_dev(&c, (uint32_t)id, 1, DEPTH, 0, NULL),
+	check("ADD_DEV dev_id in use", add_dev(c, (uint32_t)id, 1, DEPTH, 0, NULL),
 	      -EEXIST);
 
 	good_params(&p);
@@ -510,76 +505,80 @@ static int badinput(void)
 	p.discard.discard_granularity = 4096;
 	p.discard.max_discard_sectors = 8;
 	p.discard.max_discard_segments = 1;
-	check("SET_PARAMS without basic", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS without basic", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
 	p.basic.logical_bs_shift = 12;
 	p.basic.physical_bs_shift = 9;
-	check("SET_PARAMS logical > physical", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS logical > physical", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
 	p.basic.logical_bs_shift = 8;
-	check("SET_PARAMS shift 8", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS shift 8", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
 	p.basic.logical_bs_shift = 13;
 	p.basic.physical_bs_shift = 13;
-	check("SET_PARAMS shift 13", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS shift 13", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
 	p.basic.max_sectors = (MAX_IO >> 9) + 8;
-	check("SET_PARAMS max_sectors above io buffer", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS max_sectors above io buffer", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
-	check("SET_PARAMS good", set_params(&c, id, &p), 0);
-	check("DEL_DEV", del_dev(&c, id), 0);
+	check("SET_PARAMS good", set_params(c, id, &p), 0);
+	check("DEL_DEV", del_dev(c, id), 0);
+	return 0;
+}
 
-	/* user recovery and commands zublk does not implement */
-	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, 0, NULL);
+/* User recovery and commands zublk does not implement. */
+static void bad_recovery(struct zu_ctrl *c, bool newer)
+{
+	int id;
+
+	id = add_dev(c, (uint32_t)-1, 1, DEPTH, 0, NULL);
 	check("ADD_DEV for the recovery checks", id >= 0, 1);
 	check("START_USER_RECOVERY without the flag",
-	      zu_ctrl_cmd(&c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
+	      zu_ctrl_cmd(c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
 	/* 6.16 commands: neither ublk_drv 6.12 nor zublk has them */
 	if (!newer)
 		check("UPDATE_SIZE (6.16, not implemented)",
-		      zu_ctrl_cmd(&c, U_CMD_UPDATE_SIZE, id, NULL, 0, 1 << 20), -EOPNOTSUPP);
+		      zu_ctrl_cmd(c, U_CMD_UPDATE_SIZE, id, NULL, 0, 1 << 20), -EOPNOTSUPP);
 	check("QUIESCE_DEV (6.16, not implemented)",
-	      zu_ctrl_cmd(&c, U_CMD_QUIESCE_DEV, id, NULL, 0, 0), -EOPNOTSUPP);
-	check("DEL_DEV", del_dev(&c, id), 0);
-	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY, NULL);
+	      zu_ctrl_cmd(c, U_CMD_QUIESCE_DEV, id, NULL, 0, 0), -EOPNOTSUPP);
+	check("DEL_DEV", del_dev(c, id), 0);
+	id = add_dev(c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY, NULL);
 	check("ADD_DEV with USER_RECOVERY", id >= 0, 1);
 	/* ublk_drv 6.12 waits forever for the fetches of a never-started device */
 	if (!upstream) {
 		check("END_USER_RECOVERY on a never-started device",
-		      zu_ctrl_cmd(&c, UBLK_U_CMD_END_USER_RECOVERY, id, NULL, 0, getpid()),
+		      zu_ctrl_cmd(c, UBLK_U_CMD_END_USER_RECOVERY, id, NULL, 0, getpid()),
 		      -EBUSY);
 		check("END_USER_RECOVERY legacy opcode, pid 0",
-		      zu_ctrl_cmd(&c, UBLK_CMD_END_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
+		      zu_ctrl_cmd(c, UBLK_CMD_END_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
 		check("START_USER_RECOVERY on a never-started device",
-		      zu_ctrl_cmd(&c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
+		      zu_ctrl_cmd(c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
 		check("START_USER_RECOVERY legacy opcode, never started",
-		      zu_ctrl_cmd(&c, UBLK_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
+		      zu_ctrl_cmd(c, UBLK_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
 	}
-	check("DEL_DEV", del_dev(&c, id), 0);
+	check("DEL_DEV", del_dev(c, id), 0);
 	if (!upstream) {
 		check("ADD_DEV REISSUE without USER_RECOVERY",
-		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_REISSUE, NULL),
+		      add_dev(c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_REISSUE, NULL),
 		      -EINVAL);
 		check("ADD_DEV FAIL_IO without USER_RECOVERY",
-		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_FAIL_IO, NULL),
+		      add_dev(c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_FAIL_IO, NULL),
 		      -EINVAL);
 		check("ADD_DEV REISSUE with FAIL_IO",
-		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY |
+		      add_dev(c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY |
 			      UBLK_F_USER_RECOVERY_REISSUE | UBLK_F_USER_RECOVERY_FAIL_IO,
 			      NULL), -EINVAL);
 	}
+}
 
-	/* control command on a 64-byte SQE ring */
-	if (ctrl_open(&c64, false) == 0) {
-		uint64_t feat = 0;
+/* The char node and io commands of a device; 2 when it cannot be set up. */
+static int bad_io(struct zu_ctrl *c, bool newer)
+{
+	struct zublk_params p;
+	struct srv s;
+	int ret;
 
-		check("GET_FEATURES on a 64-byte SQE",
-		      zu_ctrl_cmd(&c64, UBLK_U_CMD_GET_FEATURES, 0, &feat, 8, 0), -EINVAL);
-		zu_ctrl_close(&c64);
-	}
-
-	/* io commands: need a device with a char node */
-	if (srv_setup(&s, &c, M_COPY))
+	if (srv_setup(&s, c, M_COPY))
 		return 2;
 	{
 		void *w = mmap(NULL, s.descs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -628,12 +627,35 @@ static int badinput(void)
 	s.inflight = DEPTH;
 	check("START_DEV", srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid()), 0);
 	good_params(&p);
-	check("SET_PARAMS after START_DEV", set_params(&c, s.id, &p), -EACCES);
+	check("SET_PARAMS after START_DEV", set_params(c, s.id, &p), -EACCES);
 	check("START_DEV twice", srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid()), -EEXIST);
 	check("COMMIT from another task",
 	      other_task(&s, 0, UBLK_U_IO_COMMIT_AND_FETCH_REQ), -EINVAL);
 	check("teardown (STOP, DEL)", srv_teardown(&s), 0);
+	return 0;
+}
 
+static int badinput(void)
+{
+	bool newer = upstream && !drv612;	/* see ERRNO_DIFFS */
+	struct zu_ctrl c, c64;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	if (bad_add_params(&c))
+		return 1;
+	bad_recovery(&c, newer);
+	/* control command on a 64-byte SQE ring */
+	if (ctrl_open(&c64, false) == 0) {
+		uint64_t feat = 0;
+
+		check("GET_FEATURES on a 64-byte SQE",
+		      zu_ctrl_cmd(&c64, UBLK_U_CMD_GET_FEATURES, 0, &feat, 8, 0), -EINVAL);
+		zu_ctrl_close(&c64);
+	}
+	/* io commands: need a device with a char node */
+	if (bad_io(&c, newer))
+		return 2;
 	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
