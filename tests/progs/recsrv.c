@@ -415,6 +415,58 @@ static int usage(void)
 	return 2;
 }
 
+/* --recovery @v into @flags; false when @v names no mode. */
+static bool recovery_flags(const char *v, uint64_t *flags)
+{
+	if (!strcmp(v, "none"))
+		*flags = 0;
+	else if (!strcmp(v, "plain"))
+		*flags = UBLK_F_USER_RECOVERY;
+	else if (!strcmp(v, "reissue"))
+		*flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+	else if (!strcmp(v, "fail_io"))
+		*flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO;
+	else
+		return false;
+	return true;
+}
+
+/* The options after the command; false on a bad one. */
+static bool parse_opts(int argc, char **argv, struct add_args *add, const char **file,
+		       long *id)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!v)
+			return false;
+		i++;
+		if (!strcmp(o, "--ctrl")) {
+			ctrl_path = v;
+		} else if (!strcmp(o, "--file")) {
+			*file = v;
+		} else if (!strcmp(o, "--size")) {
+			dev_bytes = parse_size(v);
+		} else if (!strcmp(o, "--queues")) {
+			add->queues = atoi(v);
+		} else if (!strcmp(o, "--depth")) {
+			add->depth = atoi(v);
+		} else if (!strcmp(o, "--id")) {
+			*id = strtol(v, NULL, 0);
+		} else if (!strcmp(o, "--hang-at")) {
+			hang_at = strtol(v, NULL, 0);
+		} else if (!strcmp(o, "--die-after")) {
+			die_after = strtol(v, NULL, 0);
+		} else if (!strcmp(o, "--recovery")) {
+			if (!recovery_flags(v, &add->flags))
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct add_args add = { .queues = 1, .depth = 64,
@@ -423,46 +475,9 @@ int main(int argc, char **argv)
 	long id = -1;
 	int ret;
 
-	if (argc < 2)
+	if (argc < 2 || !parse_opts(argc, argv, &add, &file, &id))
 		return usage();
 	cmd = argv[1];
-	for (int i = 2; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!v)
-			return usage();
-		i++;
-		if (!strcmp(o, "--ctrl")) {
-			ctrl_path = v;
-		} else if (!strcmp(o, "--file")) {
-			file = v;
-		} else if (!strcmp(o, "--size")) {
-			dev_bytes = parse_size(v);
-		} else if (!strcmp(o, "--queues")) {
-			add.queues = atoi(v);
-		} else if (!strcmp(o, "--depth")) {
-			add.depth = atoi(v);
-		} else if (!strcmp(o, "--id")) {
-			id = strtol(v, NULL, 0);
-		} else if (!strcmp(o, "--hang-at")) {
-			hang_at = strtol(v, NULL, 0);
-		} else if (!strcmp(o, "--die-after")) {
-			die_after = strtol(v, NULL, 0);
-		} else if (!strcmp(o, "--recovery")) {
-			if (!strcmp(v, "none"))
-				add.flags = 0;
-			else if (!strcmp(v, "plain"))
-				add.flags = UBLK_F_USER_RECOVERY;
-			else if (!strcmp(v, "reissue"))
-				add.flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
-			else if (!strcmp(v, "fail_io"))
-				add.flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO;
-			else
-				return usage();
-		} else {
-			return usage();
-		}
-	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	if (!strcmp(cmd, "add")) {
