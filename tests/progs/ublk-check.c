@@ -1675,6 +1675,47 @@ static int usage(void)
 	return 2;
 }
 
+/* ublk_drv: is it 6.12's (drv612)?  0, or 2 when it cannot be asked. */
+static int probe_upstream(void)
+{
+	struct zu_ctrl c;
+	uint64_t f = 0;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	if (zu_ctrl_cmd(&c, UBLK_U_CMD_GET_FEATURES, 0, &f, 8, 0) < 0) {
+		fprintf(stderr, "GET_FEATURES on %s failed\n", ctrl_path);
+		return 2;
+	}
+	zu_ctrl_close(&c);
+	drv612 = !(f & U_F_UPDATE_SIZE);
+	return 0;
+}
+
+/* data MODE [sg] [-- CMD ARGS...], MODE at argv[@i] */
+static int data_cmd(int argc, char **argv, int i)
+{
+	const char *m = i < argc ? argv[i] : "copy";
+	int j = i + 1;
+
+	if (j < argc && !strcmp(argv[j], "sg")) {
+		sg_params = true;
+		j++;
+	}
+	if (j + 1 < argc && !strcmp(argv[j], "--"))
+		child_cmd = &argv[j + 1];
+	else if (j < argc)
+		return usage();
+
+	if (!strcmp(m, "copy"))
+		return data(M_COPY);
+	if (!strcmp(m, "user_copy"))
+		return data(M_USER_COPY);
+	if (!strcmp(m, "get_data"))
+		return data(M_GET_DATA);
+	return usage();
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -1686,19 +1727,8 @@ int main(int argc, char **argv)
 	upstream = !strstr(ctrl_path, "zublk");
 	if (i >= argc)
 		return usage();
-	if (upstream) {
-		struct zu_ctrl c;
-		uint64_t f = 0;
-
-		if (ctrl_open(&c, true) < 0)
-			return 2;
-		if (zu_ctrl_cmd(&c, UBLK_U_CMD_GET_FEATURES, 0, &f, 8, 0) < 0) {
-			fprintf(stderr, "GET_FEATURES on %s failed\n", ctrl_path);
-			return 2;
-		}
-		zu_ctrl_close(&c);
-		drv612 = !(f & U_F_UPDATE_SIZE);
-	}
+	if (upstream && probe_upstream())
+		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm(300);	/* a hang is a failure, not a stuck test run */
 	if (!strcmp(argv[i], "badinput"))
@@ -1737,25 +1767,7 @@ int main(int argc, char **argv)
 				 i + 2 < argc && !strcmp(argv[i + 2], "recover"));
 	if (!strcmp(argv[i], "cycles") && i + 1 < argc)
 		return cycles(strtol(argv[i + 1], NULL, 0));
-	if (!strcmp(argv[i], "data")) {
-		const char *m = i + 1 < argc ? argv[i + 1] : "copy";
-		int j = i + 2;
-
-		if (j < argc && !strcmp(argv[j], "sg")) {
-			sg_params = true;
-			j++;
-		}
-		if (j + 1 < argc && !strcmp(argv[j], "--"))
-			child_cmd = &argv[j + 1];
-		else if (j < argc)
-			return usage();
-
-		if (!strcmp(m, "copy"))
-			return data(M_COPY);
-		if (!strcmp(m, "user_copy"))
-			return data(M_USER_COPY);
-		if (!strcmp(m, "get_data"))
-			return data(M_GET_DATA);
-	}
+	if (!strcmp(argv[i], "data"))
+		return data_cmd(argc, argv, i + 1);
 	return usage();
 }
