@@ -80,7 +80,6 @@ endif
 userspace:
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs; fi
-	$(MAKE) -C tests/fuzz
 
 # The drop-in ublk_drv.ko too (drv/dropin/), for tests/zublk/060.
 test-build: deps
@@ -132,7 +131,6 @@ clean:
 	rm -rf build
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
-	$(MAKE) -C tests/fuzz clean
 
 .PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz \
 	dkms dkms-remove kselftest-build kselftest clean

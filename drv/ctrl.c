@@ -30,7 +30,7 @@ struct zublk_params_header {
 };
 
 /*
- * The ABI zublk speaks, in bytes, whatever <uapi/linux/ublk_cmd.h> the
+ * The ABI zublk speaks, in bytes, whatever <linux/ublk_cmd.h> the
  * module is built against: its struct ublk_params grows with each kernel
  * (7.3's is 152 bytes, with the integrity type), and the driver never uses
  * it.  The structs below keep their size on every supported kernel; a

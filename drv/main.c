@@ -3,7 +3,7 @@
  * zublk: a ublk-compatible userspace block driver.
  *
  * Module entry points and parameters.  The control node speaks the
- * upstream ublk ABI (<uapi/linux/ublk_cmd.h>); commands arrive as io_uring
+ * upstream ublk ABI (<linux/ublk_cmd.h>); commands arrive as io_uring
  * passthrough commands (ctrl.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt

@@ -17,17 +17,11 @@
 
 static struct dentry *zublk_dbg_root;	/* "zublk"; load to unload */
 
+#define ZST_NAME(id, name, what)	[ZST_##id] = #name,
 static const char *const zublk_stat_names[ZST_NR] = {
-	[ZST_REQUESTS]		= "requests",
-	[ZST_BYTES]		= "bytes",
-	[ZST_COPIES]		= "copies",
-	[ZST_COPY_BYTES]	= "copy_bytes",
-	[ZST_COPY_NS]		= "copy_ns",
-	[ZST_PINS]		= "pins",
-	[ZST_UNPINS]		= "unpins",
-	[ZST_TW_BATCHES]	= "tw_batches",
-	[ZST_TW_REQUESTS]	= "tw_requests",
+	ZUBLK_QSTATS(ZST_NAME)
 };
+#undef ZST_NAME
 
 static int zublk_qstats_show(struct seq_file *m, void *v)
 {

@@ -62,7 +62,7 @@
 #include <linux/sched/signal.h>
 #include <linux/refcount.h>
 #include <linux/io_uring/cmd.h>
-#include <uapi/linux/ublk_cmd.h>
+#include <linux/ublk_cmd.h>	/* the ABI: include/uapi/linux/ in the tree */
 
 #include "compat.h"
 
@@ -246,18 +246,12 @@ struct zublk_pinned {
  * (pread/pwrite user copy, FETCH before the queue is bound, char node
  * release, device free, store registration) as atomic adds.
  */
+#define ZST_ENUM(id, name, what)	ZST_##id,
 enum zublk_stat {
-	ZST_REQUESTS,		/* requests delivered to the server */
-	ZST_BYTES,		/* data bytes of those (reads and writes) */
-	ZST_COPIES,		/* data copies made by the driver */
-	ZST_COPY_BYTES,		/* bytes those moved */
-	ZST_COPY_NS,		/* ns spent in them */
-	ZST_PINS,		/* folios pinned */
-	ZST_UNPINS,		/* folios unpinned */
-	ZST_TW_BATCHES,		/* task-work runs that delivered requests */
-	ZST_TW_REQUESTS,	/* requests those runs delivered */
+	ZUBLK_QSTATS(ZST_ENUM)		/* include/zublk.h */
 	ZST_NR
 };
+#undef ZST_ENUM
 
 struct zublk_qstats {
 	u64 own[ZST_NR];		/* server task only, see above */

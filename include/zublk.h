@@ -185,21 +185,27 @@ struct zublk_store_reg {
 /*
  * Per-queue cost counters, debugfs:
  *   /sys/kernel/debug/zublk/<char node name>/queue<Q>
- * one "name value" pair per line, all monotonic u64 since ADD_DEV:
- *   requests       requests delivered to the server
- *   bytes          data bytes of those requests
- *   copies         data copies the driver made: one per request through
- *                  a FETCH buffer or the store, one per pread/pwrite on
- *                  the char node (user copy)
- *   copy_bytes     bytes those copies moved
- *   copy_ns        nanoseconds spent in them
- *   pins           folios pinned (a 2 MiB hugepage is one)
- *   unpins         folios unpinned
- *   tw_batches     task-work runs that delivered requests
- *   tw_requests    requests those runs delivered (tw_requests / tw_batches
- *                  is the batch size)
- * New lines may be added; readers must skip names they do not know.
+ * one "name value" pair per line, in the order of ZUBLK_QSTATS below, all
+ * monotonic u64 since ADD_DEV.  New lines may be added; readers must skip
+ * names they do not know.
+ *
+ * ZUBLK_QSTATS(X) is the one list of them: X(ID, name, what it counts) per
+ * counter, expanded by the driver (its ZST_ID indexes and debugfs names)
+ * and by servers that parse the file (ramsrv).  copies: one per request
+ * through a FETCH buffer or the store, one per pread/pwrite on the char
+ * node (user copy).  tw_requests / tw_batches is the task-work batch size.
  */
+#define ZUBLK_QSTATS(X)							\
+	X(REQUESTS,	requests,	"requests delivered to the server") \
+	X(BYTES,	bytes,		"data bytes of those requests")	\
+	X(COPIES,	copies,		"data copies the driver made")	\
+	X(COPY_BYTES,	copy_bytes,	"bytes those copies moved")	\
+	X(COPY_NS,	copy_ns,	"nanoseconds spent in them")	\
+	X(PINS,		pins,		"folios pinned (a 2 MiB hugepage is one)") \
+	X(UNPINS,	unpins,		"folios unpinned")		\
+	X(TW_BATCHES,	tw_batches,	"task-work runs that delivered requests") \
+	X(TW_REQUESTS,	tw_requests,	"requests those runs delivered")
+
 #define ZUBLK_DEBUGFS_DIR	"/sys/kernel/debug/zublk"
 
 #endif /* ZUBLK_UAPI_H */

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <liburing.h>
 #include "ramsrv.h"
+#include "../lib/uring_cmd.h"
 
 static inline uint64_t now_ns(void)
 {
@@ -293,11 +294,8 @@ static void *queue_thread(void *arg)
 int rs_queue_start(struct rs_queue *q)
 {
 	struct rs_dev *d = q->dev;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t stride = ((size_t)UBLK_MAX_QUEUE_DEPTH *
-			 sizeof(struct ublksrv_io_desc) + pg - 1) & ~(pg - 1);
+	struct ublksrv_io_desc *p;
 	struct sigaction sa;
-	void *p;
 	int ret;
 
 	memset(&sa, 0, sizeof(sa));
@@ -305,10 +303,8 @@ int rs_queue_start(struct rs_queue *q)
 	sigaction(SIGUSR2, &sa, NULL);
 
 	q->cdev_fd = d->cdev_fd;	/* the char device opens only once */
-	q->descs_len = ((size_t)d->depth * sizeof(struct ublksrv_io_desc) +
-			pg - 1) & ~(pg - 1);
-	p = mmap(NULL, q->descs_len, PROT_READ, MAP_SHARED | MAP_POPULATE,
-		 q->cdev_fd, UBLKSRV_CMD_BUF_OFFSET + (off_t)q->q_id * stride);
+	q->descs_len = zu_descs_len(d->depth);
+	p = zu_map_descs(q->cdev_fd, (unsigned int)q->q_id, d->depth, MAP_POPULATE);
 	if (p == MAP_FAILED) {
 		ret = -errno;
 		rs_err("dev %d q %d: mmap descriptors: %s", d->info.dev_id,
@@ -364,13 +360,8 @@ void rs_queue_join(struct rs_queue *q)
 int rs_store_register(struct rs_dev *d)
 {
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	struct zublk_store_reg reg = {
-		.addr = (uint64_t)(uintptr_t)d->store,
-		.len = (d->store_len + pg - 1) & ~(pg - 1),
-	};
+	uint64_t len = (d->store_len + pg - 1) & ~(pg - 1);
 	struct io_uring ring;
-	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
 	int ret;
 
 	ret = io_uring_queue_init(2, &ring, 0);
@@ -378,28 +369,13 @@ int rs_store_register(struct rs_dev *d)
 		rs_err("dev %d: io_uring setup: %s", d->info.dev_id, strerror(-ret));
 		return ret;
 	}
-	sqe = io_uring_get_sqe(&ring);
-	if (!sqe) {		/* cannot happen on a fresh ring */
-		io_uring_queue_exit(&ring);
-		return -EBUSY;
-	}
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = d->cdev_fd;
-	sqe->cmd_op = ZUBLK_U_IO_REGISTER_STORE;
-	memcpy(sqe->cmd, &reg, sizeof(reg));	/* fits the 64-byte SQE */
-	ret = io_uring_submit_and_wait(&ring, 1);
-	if (ret >= 0) {
-		ret = io_uring_wait_cqe(&ring, &cqe);
-		if (ret == 0) {
-			ret = cqe->res;
-			io_uring_cqe_seen(&ring, cqe);
-		}
-	}
+	/* a fresh ring always has an SQE */
+	zu_prep_store(&ring, d->cdev_fd, d->store, len);
+	ret = zu_submit_wait(&ring, NULL);
 	io_uring_queue_exit(&ring);
 	if (ret < 0)
 		rs_err("dev %d: ZUBLK_U_IO_REGISTER_STORE of %llu bytes at %p: %s%s",
-		       d->info.dev_id, (unsigned long long)reg.len, d->store,
+		       d->info.dev_id, (unsigned long long)len, d->store,
 		       strerror(-ret), rs_memlock_hint(ret));
 	return ret < 0 ? ret : 0;
 }

@@ -61,7 +61,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <linux/ublk_cmd.h>
-#include "zublk.h"		/* include/: zublk's ABI extensions */
+#include "../include/zublk.h"	/* zublk's ABI extensions */
 
 #define RS_MAX_QUEUES		64
 #define RS_MAX_DEPTH		UBLK_MAX_QUEUE_DEPTH
@@ -172,11 +172,12 @@ int rs_recovery_flags(enum rs_recovery r, uint64_t feat, bool feat_known,
 const char *rs_dev_state_name(int state);
 
 /* a queue's driver counters (zublk debugfs, include/zublk.h) */
+#define RS_DRV_ENUM(id, name, what)	RS_DRV_##id,
 enum {
-	RS_DRV_REQUESTS, RS_DRV_BYTES, RS_DRV_COPIES, RS_DRV_COPY_BYTES,
-	RS_DRV_COPY_NS, RS_DRV_PINS, RS_DRV_UNPINS, RS_DRV_TW_BATCHES,
-	RS_DRV_TW_REQUESTS, RS_DRV_NR
+	ZUBLK_QSTATS(RS_DRV_ENUM)
+	RS_DRV_NR
 };
+#undef RS_DRV_ENUM
 extern const char *const rs_drv_names[RS_DRV_NR];
 struct rs_drvq {
 	uint64_t v[RS_DRV_NR];
@@ -271,11 +272,11 @@ void rs_state_remove(const char *ctrl, int id);
 int rs_state_list(const char *ctrl, struct rs_ent *ents, int max);
 
 /* ---- control (ctrl.c) ---- */
+struct zu_ctrl;
 struct rs_ctrl {
-	int fd;
 	bool ioctl_enc;
 	uint64_t features;
-	void *ring;		/* struct io_uring * */
+	struct zu_ctrl *ring;	/* lib/uring_cmd.h: the node and its ring */
 };
 int rs_ctrl_open(struct rs_ctrl *c, const char *path);
 void rs_ctrl_close(struct rs_ctrl *c);

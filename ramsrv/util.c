@@ -387,13 +387,11 @@ const char *rs_dev_state_name(int state)
 	return "?";
 }
 
+#define RS_DRV_NAME(id, name, what)	[RS_DRV_##id] = #name,
 const char *const rs_drv_names[RS_DRV_NR] = {
-	[RS_DRV_REQUESTS] = "requests", [RS_DRV_BYTES] = "bytes",
-	[RS_DRV_COPIES] = "copies", [RS_DRV_COPY_BYTES] = "copy_bytes",
-	[RS_DRV_COPY_NS] = "copy_ns", [RS_DRV_PINS] = "pins",
-	[RS_DRV_UNPINS] = "unpins", [RS_DRV_TW_BATCHES] = "tw_batches",
-	[RS_DRV_TW_REQUESTS] = "tw_requests",
+	ZUBLK_QSTATS(RS_DRV_NAME)
 };
+#undef RS_DRV_NAME
 
 int rs_drv_parse(const char *text, struct rs_drvq *out)
 {

@@ -41,14 +41,13 @@
 #include <unistd.h>
 
 #include "../../include/zublk.h"	/* the 6.13 FAIL_IO bits 6.12 lacks */
+#include "../../lib/uring_cmd.h"
 
 #define MAX_IO		(128u << 10)
 #define MAX_DEPTH	4096
-#define UBLK_STRIDE	(((MAX_DEPTH * sizeof(struct ublksrv_io_desc)) + 4095) & ~4095UL)
 
 static const char *ctrl_path = "/dev/zublk-control";
-static int ctrl_fd = -1;
-static struct io_uring ctrl_ring;
+static struct zu_ctrl ctrl = { .fd = -1 };
 static int cfd = -1;			/* char node */
 static char *store;			/* the device's bytes */
 static uint64_t dev_bytes;
@@ -71,44 +70,12 @@ static struct queue *queues;
 
 static int ctrl_init(void)
 {
-	int ret;
+	int ret = zu_ctrl_open(&ctrl, ctrl_path, 4, IORING_SETUP_SQE128);
 
-	ctrl_fd = open(ctrl_path, O_RDWR);
-	if (ctrl_fd < 0) {
-		fprintf(stderr, "recsrv: open %s: %s\n", ctrl_path, strerror(errno));
-		return -errno;
-	}
-	ret = io_uring_queue_init(4, &ctrl_ring, IORING_SETUP_SQE128);
-	if (ret < 0)
+	if (ret < 0 && ctrl.fd < 0)
+		fprintf(stderr, "recsrv: open %s: %s\n", ctrl_path, strerror(-ret));
+	else if (ret < 0)
 		fprintf(stderr, "recsrv: io_uring_queue_init: %s\n", strerror(-ret));
-	return ret;
-}
-
-static int ctrl_cmd(unsigned int op, uint32_t id, void *buf, uint16_t len, uint64_t data0)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&ctrl_ring);
-	struct ublksrv_ctrl_cmd *h;
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	if (!sqe)
-		return -EBUSY;
-	memset(sqe, 0, 2 * sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = ctrl_fd;
-	sqe->cmd_op = op;
-	h = (struct ublksrv_ctrl_cmd *)sqe->cmd;
-	h->dev_id = id;
-	h->queue_id = (uint16_t)-1;
-	h->addr = (uintptr_t)buf;
-	h->len = len;
-	h->data[0] = data0;
-	io_uring_submit(&ctrl_ring);
-	ret = io_uring_wait_cqe(&ctrl_ring, &cqe);
-	if (ret < 0)
-		return ret;
-	ret = cqe->res;
-	io_uring_cqe_seen(&ctrl_ring, cqe);
 	return ret;
 }
 
@@ -121,25 +88,9 @@ static const char *node_prefix(void)
 
 static void io_prep(struct queue *q, unsigned int op, uint16_t tag, int32_t res)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
-	struct ublksrv_io_cmd *cmd;
-
-	if (!sqe) {
-		io_uring_submit(&q->ring);
-		sqe = io_uring_get_sqe(&q->ring);
-		if (!sqe)
-			abort();	/* the ring holds 2 x depth: cannot happen */
-	}
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = cfd;
-	sqe->cmd_op = op;
-	sqe->user_data = tag;
-	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
-	cmd->q_id = (uint16_t)q->q_id;
-	cmd->tag = tag;
-	cmd->result = res;
-	cmd->addr = (uintptr_t)(q->bufs + (size_t)tag * MAX_IO);
+	if (!zu_prep_io(&q->ring, cfd, op, (uint16_t)q->q_id, tag, res,
+			(uintptr_t)(q->bufs + (size_t)tag * MAX_IO)))
+		abort();	/* the ring holds 2 x depth: cannot happen */
 }
 
 /* The result to commit for @tag's request, or INT32_MIN to hang it. */
@@ -226,27 +177,20 @@ static int serve(uint32_t id)
 	char path[64];
 
 	snprintf(path, sizeof(path), "%sc%u", node_prefix(), id);
-	for (int i = 0; i < 100; i++) {
-		cfd = open(path, O_RDWR);
-		if (cfd >= 0 || (errno != ENOENT && errno != EBUSY))
-			break;
-		usleep(100000);
-	}
+	cfd = zu_open_wait(path, O_RDWR, 100, true);
 	if (cfd < 0) {
-		fprintf(stderr, "recsrv: dev %u: open %s: %s\n", id, path, strerror(errno));
-		return -errno;
+		fprintf(stderr, "recsrv: dev %u: open %s: %s\n", id, path, strerror(-cfd));
+		return cfd;
 	}
 	queues = calloc(info.nr_hw_queues, sizeof(*queues));
 	if (!queues)
 		return -ENOMEM;
 	for (int i = 0; i < info.nr_hw_queues; i++) {
 		struct queue *q = &queues[i];
-		size_t len = ((info.queue_depth * sizeof(struct ublksrv_io_desc)) + 4095) & ~4095UL;
 		int ret;
 
 		q->q_id = i;
-		q->descs = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, cfd,
-				(off_t)(i * UBLK_STRIDE));
+		q->descs = zu_map_descs(cfd, (unsigned int)i, info.queue_depth, MAP_POPULATE);
 		if (q->descs == MAP_FAILED) {
 			fprintf(stderr, "recsrv: dev %u queue %d: mmap: %s\n", id, i,
 				strerror(errno));
@@ -365,35 +309,30 @@ static int add_setup(void *p)
 		.dev_id = (uint32_t)-1,
 		.flags = a->flags,
 	};
-	ret = ctrl_cmd(UBLK_U_CMD_ADD_DEV, (uint32_t)-1, &info, sizeof(info), 0);
+	ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_ADD_DEV, (uint32_t)-1, &info, sizeof(info), 0);
 	if (ret < 0) {
 		fprintf(stderr, "recsrv: ADD_DEV: %s\n", strerror(-ret));
 		return 1;
 	}
 	prm.len = sizeof(prm);
 	prm.types = UBLK_PARAM_TYPE_BASIC;
-	prm.basic.logical_bs_shift = 9;
-	prm.basic.physical_bs_shift = 12;
-	prm.basic.io_min_shift = 9;
-	prm.basic.io_opt_shift = 12;
-	prm.basic.max_sectors = MAX_IO >> 9;
-	prm.basic.dev_sectors = dev_bytes >> 9;
-	ret = ctrl_cmd(UBLK_U_CMD_SET_PARAMS, info.dev_id, &prm, sizeof(prm), 0);
+	zu_params_basic(&prm.basic, MAX_IO, dev_bytes);
+	ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_SET_PARAMS, info.dev_id, &prm, sizeof(prm), 0);
 	if (ret < 0) {
 		fprintf(stderr, "recsrv: dev %u: SET_PARAMS: %s\n", info.dev_id, strerror(-ret));
 		goto out_del;
 	}
 	if (serve(info.dev_id))
 		goto out_del;
-	ret = ctrl_cmd(UBLK_U_CMD_START_DEV, info.dev_id, NULL, 0, (uint64_t)getpid());
+	ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_START_DEV, info.dev_id, NULL, 0, (uint64_t)getpid());
 	if (ret < 0) {
 		fprintf(stderr, "recsrv: dev %u: START_DEV: %s\n", info.dev_id, strerror(-ret));
 		goto out_del;
 	}
 	return 0;
 out_del:
-	ctrl_cmd(UBLK_U_CMD_STOP_DEV, info.dev_id, NULL, 0, 0);
-	ctrl_cmd(UBLK_U_CMD_DEL_DEV_ASYNC, info.dev_id, NULL, 0, 0);
+	zu_ctrl_cmd(&ctrl, UBLK_U_CMD_STOP_DEV, info.dev_id, NULL, 0, 0);
+	zu_ctrl_cmd(&ctrl, UBLK_U_CMD_DEL_DEV_ASYNC, info.dev_id, NULL, 0, 0);
 	return 1;
 }
 
@@ -404,7 +343,7 @@ struct rec_args {
 
 static int get_info(uint32_t id)
 {
-	int ret = ctrl_cmd(UBLK_U_CMD_GET_DEV_INFO, id, &info, sizeof(info), 0);
+	int ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_GET_DEV_INFO, id, &info, sizeof(info), 0);
 
 	if (ret < 0)
 		fprintf(stderr, "recsrv: dev %u: GET_DEV_INFO: %s\n", id, strerror(-ret));
@@ -419,7 +358,7 @@ static int recover_setup(void *p)
 
 	if (ctrl_init() || get_info(a->id))
 		return 1;
-	ret = ctrl_cmd(UBLK_U_CMD_GET_PARAMS, a->id, &prm, sizeof(prm), 0);
+	ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_GET_PARAMS, a->id, &prm, sizeof(prm), 0);
 	if (ret < 0) {
 		fprintf(stderr, "recsrv: dev %u: GET_PARAMS: %s\n", a->id, strerror(-ret));
 		return 1;
@@ -429,7 +368,7 @@ static int recover_setup(void *p)
 		return 1;
 	/* the old server's char node may take a moment to be released */
 	for (int i = 0; i < 100; i++) {
-		ret = ctrl_cmd(UBLK_U_CMD_START_USER_RECOVERY, a->id, NULL, 0, 0);
+		ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_START_USER_RECOVERY, a->id, NULL, 0, 0);
 		if (ret != -EBUSY)
 			break;
 		usleep(100000);
@@ -441,7 +380,7 @@ static int recover_setup(void *p)
 	}
 	if (serve(a->id))
 		return 1;
-	ret = ctrl_cmd(UBLK_U_CMD_END_USER_RECOVERY, a->id, NULL, 0, (uint64_t)getpid());
+	ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_END_USER_RECOVERY, a->id, NULL, 0, (uint64_t)getpid());
 	if (ret < 0) {
 		fprintf(stderr, "recsrv: dev %u: END_USER_RECOVERY: %s\n", a->id,
 			strerror(-ret));
@@ -476,6 +415,58 @@ static int usage(void)
 	return 2;
 }
 
+/* --recovery @v into @flags; false when @v names no mode. */
+static bool recovery_flags(const char *v, uint64_t *flags)
+{
+	if (!strcmp(v, "none"))
+		*flags = 0;
+	else if (!strcmp(v, "plain"))
+		*flags = UBLK_F_USER_RECOVERY;
+	else if (!strcmp(v, "reissue"))
+		*flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+	else if (!strcmp(v, "fail_io"))
+		*flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO;
+	else
+		return false;
+	return true;
+}
+
+/* The options after the command; false on a bad one. */
+static bool parse_opts(int argc, char **argv, struct add_args *add, const char **file,
+		       long *id)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!v)
+			return false;
+		i++;
+		if (!strcmp(o, "--ctrl")) {
+			ctrl_path = v;
+		} else if (!strcmp(o, "--file")) {
+			*file = v;
+		} else if (!strcmp(o, "--size")) {
+			dev_bytes = parse_size(v);
+		} else if (!strcmp(o, "--queues")) {
+			add->queues = atoi(v);
+		} else if (!strcmp(o, "--depth")) {
+			add->depth = atoi(v);
+		} else if (!strcmp(o, "--id")) {
+			*id = strtol(v, NULL, 0);
+		} else if (!strcmp(o, "--hang-at")) {
+			hang_at = strtol(v, NULL, 0);
+		} else if (!strcmp(o, "--die-after")) {
+			die_after = strtol(v, NULL, 0);
+		} else if (!strcmp(o, "--recovery")) {
+			if (!recovery_flags(v, &add->flags))
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct add_args add = { .queues = 1, .depth = 64,
@@ -484,46 +475,9 @@ int main(int argc, char **argv)
 	long id = -1;
 	int ret;
 
-	if (argc < 2)
+	if (argc < 2 || !parse_opts(argc, argv, &add, &file, &id))
 		return usage();
 	cmd = argv[1];
-	for (int i = 2; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!v)
-			return usage();
-		i++;
-		if (!strcmp(o, "--ctrl")) {
-			ctrl_path = v;
-		} else if (!strcmp(o, "--file")) {
-			file = v;
-		} else if (!strcmp(o, "--size")) {
-			dev_bytes = parse_size(v);
-		} else if (!strcmp(o, "--queues")) {
-			add.queues = atoi(v);
-		} else if (!strcmp(o, "--depth")) {
-			add.depth = atoi(v);
-		} else if (!strcmp(o, "--id")) {
-			id = strtol(v, NULL, 0);
-		} else if (!strcmp(o, "--hang-at")) {
-			hang_at = strtol(v, NULL, 0);
-		} else if (!strcmp(o, "--die-after")) {
-			die_after = strtol(v, NULL, 0);
-		} else if (!strcmp(o, "--recovery")) {
-			if (!strcmp(v, "none"))
-				add.flags = 0;
-			else if (!strcmp(v, "plain"))
-				add.flags = UBLK_F_USER_RECOVERY;
-			else if (!strcmp(v, "reissue"))
-				add.flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
-			else if (!strcmp(v, "fail_io"))
-				add.flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO;
-			else
-				return usage();
-		} else {
-			return usage();
-		}
-	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	if (!strcmp(cmd, "add")) {
@@ -556,15 +510,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "start-recovery")) {
-		ret = ctrl_cmd(UBLK_U_CMD_START_USER_RECOVERY, (uint32_t)id, NULL, 0, 0);
+		ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_START_USER_RECOVERY, (uint32_t)id, NULL, 0, 0);
 		printf("%d\n", ret);
 		return ret < 0;
 	}
 	if (!strcmp(cmd, "del")) {
-		ret = ctrl_cmd(UBLK_U_CMD_STOP_DEV, (uint32_t)id, NULL, 0, 0);
+		ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_STOP_DEV, (uint32_t)id, NULL, 0, 0);
 		if (ret < 0 && ret != -ENODEV)
 			fprintf(stderr, "recsrv: dev %ld: STOP_DEV: %s\n", id, strerror(-ret));
-		ret = ctrl_cmd(UBLK_U_CMD_DEL_DEV, (uint32_t)id, NULL, 0, 0);
+		ret = zu_ctrl_cmd(&ctrl, UBLK_U_CMD_DEL_DEV, (uint32_t)id, NULL, 0, 0);
 		if (ret < 0) {
 			fprintf(stderr, "recsrv: dev %ld: DEL_DEV: %s\n", id, strerror(-ret));
 			return 1;

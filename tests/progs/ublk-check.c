@@ -99,6 +99,8 @@
 #include <unistd.h>
 
 #include "../../include/zublk.h"	/* the 6.13 FAIL_IO bits 6.12 lacks */
+#include "../../lib/uring_cmd.h"
+#include "check.h"
 
 /* upstream 6.16 commands, and the feature flag of the first */
 #define U_CMD_UPDATE_SIZE	_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
@@ -112,110 +114,30 @@
 static const char *ctrl_path = "/dev/zublk-control";
 static bool upstream;		/* checking ublk_drv */
 static bool drv612;		/* ublk_drv without UBLK_F_UPDATE_SIZE (6.12's) */
-static int failures;
-
-static void check(const char *what, long got, long want)
-{
-	if (got == want) {
-		printf("ok   %s (%ld)\n", what, got);
-	} else {
-		printf("FAIL %s: got %ld (%s), want %ld (%s)\n", what, got,
-		       got < 0 ? strerror((int)-got) : "-", want,
-		       want < 0 ? strerror((int)-want) : "-");
-		failures++;
-	}
-}
 
 /* ---- control commands -------------------------------------------------- */
 
-struct ctrl {
-	int fd;
-	struct io_uring ring;
-};
-
-static int ctrl_open(struct ctrl *c, bool sqe128)
+static int ctrl_open(struct zu_ctrl *c, bool sqe128)
 {
-	int ret;
+	int ret = zu_ctrl_open(c, ctrl_path, 8, sqe128 ? IORING_SETUP_SQE128 : 0);
 
-	c->fd = open(ctrl_path, O_RDWR);
-	if (c->fd < 0) {
-		fprintf(stderr, "open %s: %s\n", ctrl_path, strerror(errno));
-		return -errno;
-	}
-	ret = io_uring_queue_init(8, &c->ring, sqe128 ? IORING_SETUP_SQE128 : 0);
-	if (ret < 0) {
+	if (ret < 0 && c->fd < 0)
+		fprintf(stderr, "open %s: %s\n", ctrl_path, strerror(-ret));
+	else if (ret < 0)
 		fprintf(stderr, "io_uring_queue_init: %s\n", strerror(-ret));
-		close(c->fd);
-	}
-	return ret;
-}
-
-static void ctrl_close(struct ctrl *c)
-{
-	io_uring_queue_exit(&c->ring);
-	close(c->fd);
-}
-
-/* A zeroed SQE (both halves on a 128-byte SQE ring). */
-static struct io_uring_sqe *get_sqe(struct io_uring *ring)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	unsigned char *p = (unsigned char *)sqe;
-	size_t n = sizeof(*sqe) * (ring->flags & IORING_SETUP_SQE128 ? 2 : 1);
-
-	if (!sqe) {
-		fprintf(stderr, "submission queue full\n");
-		exit(2);
-	}
-	for (size_t i = 0; i < n; i++)
-		p[i] = 0;
-	return sqe;
-}
-
-static struct io_uring_sqe *ctrl_prep(struct io_uring *ring, int fd, unsigned int op,
-				      const struct ublksrv_ctrl_cmd *h)
-{
-	struct io_uring_sqe *sqe = get_sqe(ring);
-
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = fd;
-	sqe->cmd_op = op;
-	memcpy(sqe->cmd, h, sizeof(*h) > 16 && !(ring->flags & IORING_SETUP_SQE128)
-	       ? 16 : sizeof(*h));
-	return sqe;
-}
-
-static int ring_wait(struct io_uring *ring, uint64_t *ud)
-{
-	struct io_uring_cqe *cqe;
-	int ret = io_uring_wait_cqe(ring, &cqe);
-
 	if (ret < 0)
-		return ret;
-	ret = cqe->res;
-	if (ud)
-		*ud = cqe->user_data;
-	io_uring_cqe_seen(ring, cqe);
+		zu_ctrl_close(c);
 	return ret;
 }
 
-static int ctrl_cmd(struct ctrl *c, unsigned int op, uint32_t dev_id, void *buf,
-		    uint16_t len, uint64_t data0)
+/* Control command @op for @dev_id with data[0] @data0, queued on @ring. */
+static struct io_uring_sqe *ctrl_prep(struct io_uring *ring, int fd, unsigned int op,
+				      uint32_t dev_id, uint64_t data0)
 {
-	struct ublksrv_ctrl_cmd h = {
-		.dev_id = dev_id,
-		.queue_id = (uint16_t)-1,
-		.len = len,
-		.addr = (uintptr_t)buf,
-		.data = { data0 },
-	};
-
-	ctrl_prep(&c->ring, c->fd, op, &h);
-	io_uring_submit(&c->ring);
-	return ring_wait(&c->ring, NULL);
+	return sqe_or_exit(zu_prep_ctrl(ring, fd, op, dev_id, NULL, 0, data0));
 }
 
-static int add_dev(struct ctrl *c, uint32_t id, uint16_t queues, uint16_t depth,
+static int add_dev(struct zu_ctrl *c, uint32_t id, uint16_t queues, uint16_t depth,
 		   uint64_t flags, struct ublksrv_ctrl_dev_info *out)
 {
 	struct ublksrv_ctrl_dev_info info = {
@@ -225,29 +147,29 @@ static int add_dev(struct ctrl *c, uint32_t id, uint16_t queues, uint16_t depth,
 		.dev_id = id,
 		.flags = flags,
 	};
-	int ret = ctrl_cmd(c, UBLK_U_CMD_ADD_DEV, id, &info, sizeof(info), 0);
+	int ret = zu_ctrl_cmd(c, UBLK_U_CMD_ADD_DEV, id, &info, sizeof(info), 0);
 
 	if (out)
 		*out = info;
 	return ret < 0 ? ret : (int)info.dev_id;
 }
 
-static int del_dev(struct ctrl *c, uint32_t id)
+static int del_dev(struct zu_ctrl *c, uint32_t id)
 {
-	return ctrl_cmd(c, UBLK_U_CMD_DEL_DEV, id, NULL, 0, 0);
+	return zu_ctrl_cmd(c, UBLK_U_CMD_DEL_DEV, id, NULL, 0, 0);
 }
 
-static int set_params(struct ctrl *c, uint32_t id, struct zublk_params *p)
+static int set_params(struct zu_ctrl *c, uint32_t id, struct zublk_params *p)
 {
 	p->len = sizeof(*p);
-	return ctrl_cmd(c, UBLK_U_CMD_SET_PARAMS, id, p, sizeof(*p), 0);
+	return zu_ctrl_cmd(c, UBLK_U_CMD_SET_PARAMS, id, p, sizeof(*p), 0);
 }
 
-static int get_params(struct ctrl *c, uint32_t id, struct zublk_params *p)
+static int get_params(struct zu_ctrl *c, uint32_t id, struct zublk_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->len = sizeof(*p);
-	return ctrl_cmd(c, UBLK_U_CMD_GET_PARAMS, id, p, sizeof(*p), 0);
+	return zu_ctrl_cmd(c, UBLK_U_CMD_GET_PARAMS, id, p, sizeof(*p), 0);
 }
 
 /* The DMA_ALIGN and SEGMENT params of a Linux 6.18 kublk null device. */
@@ -267,12 +189,7 @@ static void good_params(struct zublk_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->types = UBLK_PARAM_TYPE_BASIC;
-	p->basic.logical_bs_shift = 9;
-	p->basic.physical_bs_shift = 12;
-	p->basic.io_min_shift = 9;
-	p->basic.io_opt_shift = 12;
-	p->basic.max_sectors = MAX_IO >> 9;
-	p->basic.dev_sectors = DEV_BYTES >> 9;
+	zu_params_basic(&p->basic, MAX_IO, DEV_BYTES);
 }
 
 /* ---- a tiny in-process server -------------------------------------------- */
@@ -280,7 +197,7 @@ static void good_params(struct zublk_params *p)
 enum mode { M_COPY, M_USER_COPY, M_GET_DATA };
 
 struct srv {
-	struct ctrl *c;
+	struct zu_ctrl *c;
 	int id;
 	enum mode mode;
 	int cfd;
@@ -298,19 +215,7 @@ struct srv {
 static struct io_uring_sqe *io_sqe(struct io_uring *ring, int cfd, unsigned int op,
 				   uint16_t q, uint16_t tag, int32_t res, uint64_t addr)
 {
-	struct io_uring_sqe *sqe = get_sqe(ring);
-	struct ublksrv_io_cmd *cmd;
-
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = cfd;
-	sqe->cmd_op = op;
-	sqe->user_data = tag;
-	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
-	cmd->q_id = q;
-	cmd->tag = tag;
-	cmd->result = res;
-	cmd->addr = addr;
-	return sqe;
+	return sqe_or_exit(zu_prep_io(ring, cfd, op, q, tag, res, addr));
 }
 
 static struct io_uring_sqe *io_prep(struct srv *s, unsigned int op, uint16_t q, uint16_t tag,
@@ -323,19 +228,12 @@ static struct io_uring_sqe *io_prep(struct srv *s, unsigned int op, uint16_t q, 
 static int cdev_open(int id)
 {
 	char path[64];
-	int fd = -1;
+	int fd;
 
 	snprintf(path, sizeof(path), "/dev/%s%d", upstream ? "ublkc" : "zublkc", id);
-	for (int i = 0; i < 50; i++) {
-		fd = open(path, O_RDWR);
-		if (fd >= 0 || errno != ENOENT)
-			break;
-		usleep(100000);
-	}
-	if (fd < 0) {
-		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
+	fd = zu_open_wait(path, O_RDWR, 50, false);
+	if (fd < 0)
+		fprintf(stderr, "open %s: %s\n", path, strerror(-fd));
 	return fd;
 }
 
@@ -345,7 +243,7 @@ static uint64_t buf_of(struct srv *s, uint16_t tag)
 }
 
 /* Add a device in @mode (plus @extra flags) and open its char node. */
-static int srv_setup_flags(struct srv *s, struct ctrl *c, enum mode mode, uint64_t extra)
+static int srv_setup_flags(struct srv *s, struct zu_ctrl *c, enum mode mode, uint64_t extra)
 {
 	uint64_t flags = extra | (mode == M_USER_COPY ? UBLK_F_USER_COPY :
 				  mode == M_GET_DATA ? UBLK_F_NEED_GET_DATA : 0);
@@ -371,8 +269,8 @@ static int srv_setup_flags(struct srv *s, struct ctrl *c, enum mode mode, uint64
 	s->cfd = cdev_open(s->id);
 	if (s->cfd < 0)
 		return s->cfd;
-	s->descs_len = (DEPTH * sizeof(struct ublksrv_io_desc) + 4095) & ~4095UL;
-	s->descs = mmap(NULL, s->descs_len, PROT_READ, MAP_SHARED, s->cfd, 0);
+	s->descs_len = zu_descs_len(DEPTH);
+	s->descs = zu_map_descs(s->cfd, 0, DEPTH, 0);
 	if (s->descs == MAP_FAILED) {
 		fprintf(stderr, "mmap: %s\n", strerror(errno));
 		return -errno;
@@ -385,7 +283,7 @@ static int srv_setup_flags(struct srv *s, struct ctrl *c, enum mode mode, uint64
 	return 0;
 }
 
-static int srv_setup(struct srv *s, struct ctrl *c, enum mode mode)
+static int srv_setup(struct srv *s, struct zu_ctrl *c, enum mode mode)
 {
 	return srv_setup_flags(s, c, mode, 0);
 }
@@ -478,12 +376,7 @@ static bool ctrl_done(struct srv *s, void *arg)
 /* Issue a control command through the server's ring and serve until done. */
 static int srv_ctrl(struct srv *s, unsigned int op, uint64_t data0)
 {
-	struct ublksrv_ctrl_cmd h = {
-		.dev_id = (uint32_t)s->id,
-		.queue_id = (uint16_t)-1,
-		.data = { data0 },
-	};
-	struct io_uring_sqe *sqe = ctrl_prep(&s->ring, s->c->fd, op, &h);
+	struct io_uring_sqe *sqe = ctrl_prep(&s->ring, s->c->fd, op, (uint32_t)s->id, data0);
 	int res = INT32_MIN;
 	int ret;
 
@@ -528,19 +421,11 @@ static void *other_task_fetch(void *p)
 {
 	struct thr_arg *a = p;
 	struct io_uring ring;
-	struct io_uring_sqe *sqe;
-	struct ublksrv_io_cmd *cmd;
 
 	a->res = io_uring_queue_init(4, &ring, IORING_SETUP_SQE128);
 	if (a->res < 0)
 		return NULL;
-	sqe = get_sqe(&ring);
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = a->s->cfd;
-	sqe->cmd_op = a->op;
-	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
-	cmd->tag = a->tag;
-	cmd->addr = (uintptr_t)a->s->bufs;
+	io_sqe(&ring, a->s->cfd, a->op, 0, a->tag, 0, (uintptr_t)a->s->bufs);
 	io_uring_submit(&ring);
 	{
 		struct __kernel_timespec ts = { .tv_sec = 2 };
@@ -585,39 +470,34 @@ static int io_once(struct srv *s, unsigned int op, uint16_t q, uint16_t tag,
 	return ret;
 }
 
-static int badinput(void)
+/* ADD_DEV and SET_PARAMS refusals; 1 when no device could be added. */
+static int bad_add_params(struct zu_ctrl *c)
 {
 	struct ublksrv_ctrl_dev_info info;
-	struct ctrl c, c64;
 	struct zublk_params p;
-	struct srv s;
-	bool newer = upstream && !drv612;	/* see ERRNO_DIFFS */
-	int id, ret;
-
-	if (ctrl_open(&c, true) < 0)
-		return 2;
+	int id;
 
 	check("GET_DEV_INFO on a missing device",
-	      ctrl_cmd(&c, UBLK_U_CMD_GET_DEV_INFO, 4242, &info, sizeof(info), 0),
+	      zu_ctrl_cmd(c, UBLK_U_CMD_GET_DEV_INFO, 4242, &info, sizeof(info), 0),
 	      -ENODEV);
 	check("ADD_DEV dev_id out of range",
-	      add_dev(&c, 1u << 20, 1, DEPTH, 0, NULL), -EINVAL);
-	check("ADD_DEV depth 0", add_dev(&c, (uint32_t)-1, 1, 0, 0, NULL), -EINVAL);
-	check("ADD_DEV queues 0", add_dev(&c, (uint32_t)-1, 0, DEPTH, 0, NULL), -EINVAL);
+	      add_dev(c, 1u << 20, 1, DEPTH, 0, NULL), -EINVAL);
+	check("ADD_DEV depth 0", add_dev(c, (uint32_t)-1, 1, 0, 0, NULL), -EINVAL);
+	check("ADD_DEV queues 0", add_dev(c, (uint32_t)-1, 0, DEPTH, 0, NULL), -EINVAL);
 	if (!upstream) {
 		check("ADD_DEV depth 4097",
-		      add_dev(&c, (uint32_t)-1, 1, 4097, 0, NULL), -EINVAL);
+		      add_dev(c, (uint32_t)-1, 1, 4097, 0, NULL), -EINVAL);
 		check("ADD_DEV queues 4097",
-		      add_dev(&c, (uint32_t)-1, 4097, DEPTH, 0, NULL), -EINVAL);
+		      add_dev(c, (uint32_t)-1, 4097, DEPTH, 0, NULL), -EINVAL);
 		check("ADD_DEV unknown flag bit 40",
-		      add_dev(&c, (uint32_t)-1, 1, DEPTH, 1ULL << 40, NULL), -EINVAL);
+		      add_dev(c, (uint32_t)-1, 1, DEPTH, 1ULL << 40, NULL), -EINVAL);
 	}
 
-	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, 0, NULL);
+	id = add_dev(c, (uint32_t)-1, 1, DEPTH, 0, NULL);
 	check("ADD_DEV good", id >= 0, 1);
 	if (id < 0)
 		return 1;
-	check("ADD_DEV dev_id in use", add_dev(&c, (uint32_t)id, 1, DEPTH, 0, NULL),
+	check("ADD_DEV dev_id in use", add_dev(c, (uint32_t)id, 1, DEPTH, 0, NULL),
 	      -EEXIST);
 
 	good_params(&p);
@@ -625,76 +505,80 @@ static int badinput(void)
 	p.discard.discard_granularity = 4096;
 	p.discard.max_discard_sectors = 8;
 	p.discard.max_discard_segments = 1;
-	check("SET_PARAMS without basic", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS without basic", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
 	p.basic.logical_bs_shift = 12;
 	p.basic.physical_bs_shift = 9;
-	check("SET_PARAMS logical > physical", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS logical > physical", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
 	p.basic.logical_bs_shift = 8;
-	check("SET_PARAMS shift 8", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS shift 8", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
 	p.basic.logical_bs_shift = 13;
 	p.basic.physical_bs_shift = 13;
-	check("SET_PARAMS shift 13", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS shift 13", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
 	p.basic.max_sectors = (MAX_IO >> 9) + 8;
-	check("SET_PARAMS max_sectors above io buffer", set_params(&c, id, &p), -EINVAL);
+	check("SET_PARAMS max_sectors above io buffer", set_params(c, id, &p), -EINVAL);
 	good_params(&p);
-	check("SET_PARAMS good", set_params(&c, id, &p), 0);
-	check("DEL_DEV", del_dev(&c, id), 0);
+	check("SET_PARAMS good", set_params(c, id, &p), 0);
+	check("DEL_DEV", del_dev(c, id), 0);
+	return 0;
+}
 
-	/* user recovery and commands zublk does not implement */
-	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, 0, NULL);
+/* User recovery and commands zublk does not implement. */
+static void bad_recovery(struct zu_ctrl *c, bool newer)
+{
+	int id;
+
+	id = add_dev(c, (uint32_t)-1, 1, DEPTH, 0, NULL);
 	check("ADD_DEV for the recovery checks", id >= 0, 1);
 	check("START_USER_RECOVERY without the flag",
-	      ctrl_cmd(&c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
+	      zu_ctrl_cmd(c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
 	/* 6.16 commands: neither ublk_drv 6.12 nor zublk has them */
 	if (!newer)
 		check("UPDATE_SIZE (6.16, not implemented)",
-		      ctrl_cmd(&c, U_CMD_UPDATE_SIZE, id, NULL, 0, 1 << 20), -EOPNOTSUPP);
+		      zu_ctrl_cmd(c, U_CMD_UPDATE_SIZE, id, NULL, 0, 1 << 20), -EOPNOTSUPP);
 	check("QUIESCE_DEV (6.16, not implemented)",
-	      ctrl_cmd(&c, U_CMD_QUIESCE_DEV, id, NULL, 0, 0), -EOPNOTSUPP);
-	check("DEL_DEV", del_dev(&c, id), 0);
-	id = add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY, NULL);
+	      zu_ctrl_cmd(c, U_CMD_QUIESCE_DEV, id, NULL, 0, 0), -EOPNOTSUPP);
+	check("DEL_DEV", del_dev(c, id), 0);
+	id = add_dev(c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY, NULL);
 	check("ADD_DEV with USER_RECOVERY", id >= 0, 1);
 	/* ublk_drv 6.12 waits forever for the fetches of a never-started device */
 	if (!upstream) {
 		check("END_USER_RECOVERY on a never-started device",
-		      ctrl_cmd(&c, UBLK_U_CMD_END_USER_RECOVERY, id, NULL, 0, getpid()),
+		      zu_ctrl_cmd(c, UBLK_U_CMD_END_USER_RECOVERY, id, NULL, 0, getpid()),
 		      -EBUSY);
 		check("END_USER_RECOVERY legacy opcode, pid 0",
-		      ctrl_cmd(&c, UBLK_CMD_END_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
+		      zu_ctrl_cmd(c, UBLK_CMD_END_USER_RECOVERY, id, NULL, 0, 0), -EINVAL);
 		check("START_USER_RECOVERY on a never-started device",
-		      ctrl_cmd(&c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
+		      zu_ctrl_cmd(c, UBLK_U_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
 		check("START_USER_RECOVERY legacy opcode, never started",
-		      ctrl_cmd(&c, UBLK_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
+		      zu_ctrl_cmd(c, UBLK_CMD_START_USER_RECOVERY, id, NULL, 0, 0), -EBUSY);
 	}
-	check("DEL_DEV", del_dev(&c, id), 0);
+	check("DEL_DEV", del_dev(c, id), 0);
 	if (!upstream) {
 		check("ADD_DEV REISSUE without USER_RECOVERY",
-		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_REISSUE, NULL),
+		      add_dev(c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_REISSUE, NULL),
 		      -EINVAL);
 		check("ADD_DEV FAIL_IO without USER_RECOVERY",
-		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_FAIL_IO, NULL),
+		      add_dev(c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY_FAIL_IO, NULL),
 		      -EINVAL);
 		check("ADD_DEV REISSUE with FAIL_IO",
-		      add_dev(&c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY |
+		      add_dev(c, (uint32_t)-1, 1, DEPTH, UBLK_F_USER_RECOVERY |
 			      UBLK_F_USER_RECOVERY_REISSUE | UBLK_F_USER_RECOVERY_FAIL_IO,
 			      NULL), -EINVAL);
 	}
+}
 
-	/* control command on a 64-byte SQE ring */
-	if (ctrl_open(&c64, false) == 0) {
-		uint64_t feat = 0;
+/* The char node and io commands of a device; 2 when it cannot be set up. */
+static int bad_io(struct zu_ctrl *c, bool newer)
+{
+	struct zublk_params p;
+	struct srv s;
+	int ret;
 
-		check("GET_FEATURES on a 64-byte SQE",
-		      ctrl_cmd(&c64, UBLK_U_CMD_GET_FEATURES, 0, &feat, 8, 0), -EINVAL);
-		ctrl_close(&c64);
-	}
-
-	/* io commands: need a device with a char node */
-	if (srv_setup(&s, &c, M_COPY))
+	if (srv_setup(&s, c, M_COPY))
 		return 2;
 	{
 		void *w = mmap(NULL, s.descs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -743,13 +627,36 @@ static int badinput(void)
 	s.inflight = DEPTH;
 	check("START_DEV", srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid()), 0);
 	good_params(&p);
-	check("SET_PARAMS after START_DEV", set_params(&c, s.id, &p), -EACCES);
+	check("SET_PARAMS after START_DEV", set_params(c, s.id, &p), -EACCES);
 	check("START_DEV twice", srv_ctrl(&s, UBLK_U_CMD_START_DEV, getpid()), -EEXIST);
 	check("COMMIT from another task",
 	      other_task(&s, 0, UBLK_U_IO_COMMIT_AND_FETCH_REQ), -EINVAL);
 	check("teardown (STOP, DEL)", srv_teardown(&s), 0);
+	return 0;
+}
 
-	ctrl_close(&c);
+static int badinput(void)
+{
+	bool newer = upstream && !drv612;	/* see ERRNO_DIFFS */
+	struct zu_ctrl c, c64;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	if (bad_add_params(&c))
+		return 1;
+	bad_recovery(&c, newer);
+	/* control command on a 64-byte SQE ring */
+	if (ctrl_open(&c64, false) == 0) {
+		uint64_t feat = 0;
+
+		check("GET_FEATURES on a 64-byte SQE",
+		      zu_ctrl_cmd(&c64, UBLK_U_CMD_GET_FEATURES, 0, &feat, 8, 0), -EINVAL);
+		zu_ctrl_close(&c64);
+	}
+	/* io commands: need a device with a char node */
+	if (bad_io(&c, newer))
+		return 2;
+	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
 
@@ -814,7 +721,7 @@ static int data_child(int id, int go)
 
 static int data(enum mode mode)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 	struct srv s;
 	pid_t pid;
 	int dummy = 0, ret, go[2];
@@ -838,13 +745,13 @@ static int data(enum mode mode)
 		waitpid(pid, NULL, 0);
 	}
 	check("teardown (STOP, DEL)", srv_teardown(&s), 0);
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
 
 static int cycles(long n)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 	struct zublk_params p;
 
 	if (ctrl_open(&c, true) < 0)
@@ -869,21 +776,21 @@ static int cycles(long n)
 			break;
 		}
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
 
 /* Print the features word that command @op (named @name) reports. */
 static int features(unsigned int op, const char *name)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 	uint64_t f = 0;
 	int ret;
 
 	if (ctrl_open(&c, true) < 0)
 		return 2;
-	ret = ctrl_cmd(&c, op, 0, &f, 8, 0);
-	ctrl_close(&c);
+	ret = zu_ctrl_cmd(&c, op, 0, &f, 8, 0);
+	zu_ctrl_close(&c);
 	if (ret < 0) {
 		fprintf(stderr, "%s: %s\n", name, strerror(-ret));
 		return 1;
@@ -895,7 +802,7 @@ static int features(unsigned int op, const char *name)
 /* ADD_DEV + SET_PARAMS, left for the caller to delete (or rmmod). */
 static int addonly(void)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 	struct zublk_params p;
 	int id;
 
@@ -904,32 +811,32 @@ static int addonly(void)
 	id = add_dev(&c, (uint32_t)-1, 1, 16, 0, NULL);
 	if (id < 0) {
 		fprintf(stderr, "ADD_DEV: %s\n", strerror(-id));
-		ctrl_close(&c);
+		zu_ctrl_close(&c);
 		return 1;
 	}
 	good_params(&p);
 	if (set_params(&c, id, &p) == 0)
 		printf("%d\n", id);
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	return 0;
 }
 
 static int del(long id)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 	int ret;
 
 	if (ctrl_open(&c, true) < 0)
 		return 2;
 	ret = del_dev(&c, (uint32_t)id);
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	if (ret < 0)
 		fprintf(stderr, "DEL_DEV %ld: %s\n", id, strerror(-ret));
 	return ret < 0;
 }
 
 /* Open the control node and add a device: its id, or -1. */
-static int open_add(struct ctrl *c)
+static int open_add(struct zu_ctrl *c)
 {
 	int id;
 
@@ -941,7 +848,7 @@ static int open_add(struct ctrl *c)
 }
 
 /* SET_PARAMS of good_params() with one basic field changed. */
-static void check_basic(struct ctrl *c, int id, const char *what, size_t off,
+static void check_basic(struct zu_ctrl *c, int id, const char *what, size_t off,
 			unsigned int val, int want)
 {
 	struct zublk_params p;
@@ -964,7 +871,7 @@ static int limits(void)
 		{ "io_opt_shift", offsetof(struct ublk_param_basic, io_opt_shift) },
 	};
 	const size_t ms = offsetof(struct ublk_param_basic, max_sectors);
-	struct ctrl c;
+	struct zu_ctrl c;
 	int id;
 
 	id = open_add(&c);
@@ -993,7 +900,7 @@ static int limits(void)
 			.max_io_buf_bytes = 4096, .dev_id = (uint32_t)-1,
 		};
 
-		id = ctrl_cmd(&c, UBLK_U_CMD_ADD_DEV, (uint32_t)-1, &info, sizeof(info), 0);
+		id = zu_ctrl_cmd(&c, UBLK_U_CMD_ADD_DEV, (uint32_t)-1, &info, sizeof(info), 0);
 		check("ADD_DEV with a 4 KiB io buffer", id, 0);
 		id = (int)info.dev_id;
 		check_basic(&c, id, "max_sectors (4 KiB buffer)", ms, 0, -EINVAL);
@@ -1001,12 +908,12 @@ static int limits(void)
 		check_basic(&c, id, "max_sectors (4 KiB buffer)", ms, 8, 0);
 		check("DEL_DEV", del_dev(&c, id), 0);
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
 
 /* SET_PARAMS @p, then GET_PARAMS must show @types (DEVT aside). */
-static void check_types(struct ctrl *c, int id, const char *what,
+static void check_types(struct zu_ctrl *c, int id, const char *what,
 			struct zublk_params *p, uint32_t types)
 {
 	struct zublk_params g;
@@ -1026,7 +933,7 @@ static int params(void)
 		UBLK_PARAM_TYPE_DMA_ALIGN | UBLK_PARAM_TYPE_SEGMENT;
 	const int bad = drv612 ? 0 : -EINVAL;
 	struct zublk_params p, g;
-	struct ctrl c;
+	struct zu_ctrl c;
 	int id;
 
 	id = open_add(&c);
@@ -1070,14 +977,14 @@ static int params(void)
 		check("GET_PARAMS max_segments", g.seg.max_segments, 32);
 	}
 	check("DEL_DEV", del_dev(&c, id), 0);
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
 
 /* START_DEV fails (the caller took the disk name); nothing may leak. */
 static int startfail(void)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 	struct srv s;
 	int ret;
 
@@ -1090,7 +997,7 @@ static int startfail(void)
 	if (ret >= 0)
 		failures++;
 	check("teardown (STOP, DEL) returns", srv_teardown(&s), 0);
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
 
@@ -1107,15 +1014,15 @@ struct race_cmd {
 static void *race_ctrl(void *p)
 {
 	struct race_cmd *r = p;
-	struct ctrl c;
+	struct zu_ctrl c;
 
 	if (ctrl_open(&c, true) < 0) {
 		r->res = 1;
 		return NULL;
 	}
 	usleep(r->delay_us);
-	r->res = ctrl_cmd(&c, r->op, (uint32_t)r->id, NULL, 0, getpid());
-	ctrl_close(&c);
+	r->res = zu_ctrl_cmd(&c, r->op, (uint32_t)r->id, NULL, 0, getpid());
+	zu_ctrl_close(&c);
 	return NULL;
 }
 
@@ -1150,7 +1057,7 @@ static void race_fetch(struct srv *s, uint16_t from, uint16_t to, bool async)
 
 static int race(long n, bool async)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 	unsigned int seed = (unsigned int)getpid();
 
 	if (ctrl_open(&c, true) < 0)
@@ -1195,7 +1102,7 @@ static int race(long n, bool async)
 				check("DEL_DEV after the race", r, 0);
 		}
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	if (!failures)
 		printf("ok   %ld rounds of STOP_DEV racing START_DEV and FETCH%s\n", n,
 		       async ? " (IOSQE_ASYNC)" : "");
@@ -1213,7 +1120,7 @@ static double now_ms(void)
 }
 
 /* ADD_DEV (@queues x @depth, @flags) + SET_PARAMS; the id or -errno. */
-static int add_with_params(struct ctrl *c, uint16_t queues, uint16_t depth, uint64_t flags,
+static int add_with_params(struct zu_ctrl *c, uint16_t queues, uint16_t depth, uint64_t flags,
 			   struct ublksrv_ctrl_dev_info *info)
 {
 	struct zublk_params p;
@@ -1277,7 +1184,7 @@ static int deadtw(const char *kind)
 {
 	uint64_t flags = !strcmp(kind, "store") ? ZUBLK_F_STORE :
 			 !strcmp(kind, "pin") ? ZUBLK_F_PIN_BUF : 0;
-	struct ctrl c;
+	struct zu_ctrl c;
 	int id, st;
 	pid_t pid;
 
@@ -1299,7 +1206,7 @@ static int deadtw(const char *kind)
 		      WIFEXITED(st) ? WEXITSTATUS(st) : 100, 0);
 		check("DEL_DEV after the server died", del_dev(&c, id), 0);
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
 
@@ -1345,7 +1252,7 @@ static int startexit(long n)
 {
 	unsigned int seed = (unsigned int)getpid();
 	long started = 0;
-	struct ctrl c;
+	struct zu_ctrl c;
 
 	if (ctrl_open(&c, true) < 0)
 		return 2;
@@ -1365,7 +1272,7 @@ static int startexit(long n)
 			break;
 		}
 		usleep(rand_r(&seed) % 2000);
-		ret = ctrl_cmd(&c, UBLK_U_CMD_START_DEV, (uint32_t)id, NULL, 0, getpid());
+		ret = zu_ctrl_cmd(&c, UBLK_U_CMD_START_DEV, (uint32_t)id, NULL, 0, getpid());
 		if (ret != 0 && ret != -ENODEV)
 			check("START_DEV as the server exits", ret, 0);
 		started += ret == 0;
@@ -1376,7 +1283,7 @@ static int startexit(long n)
 		if (ret)
 			check("DEL_DEV after the server exited", ret, 0);
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	if (!failures)
 		printf("ok   %ld rounds of START_DEV as the server exits (%ld started)\n", n,
 		       started);
@@ -1390,8 +1297,6 @@ static int startexit(long n)
  */
 static int selfstart_child(int ctrl_fd, int id)
 {
-	struct ublksrv_ctrl_cmd h = { .dev_id = (uint32_t)id, .queue_id = (uint16_t)-1,
-				      .data = { (uint64_t)getpid() } };
 	char *bufs = aligned_alloc(4096, DEPTH * MAX_IO);
 	int cfd = cdev_open(id);
 	struct io_uring_sqe *sqe;
@@ -1401,7 +1306,8 @@ static int selfstart_child(int ctrl_fd, int id)
 	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
 		return 2;
 	fetch_all(&ring, cfd, bufs);
-	sqe = ctrl_prep(&ring, ctrl_fd, UBLK_U_CMD_START_DEV, &h);
+	sqe = ctrl_prep(&ring, ctrl_fd, UBLK_U_CMD_START_DEV, (uint32_t)id,
+			(uint64_t)getpid());
 	sqe->flags |= IOSQE_ASYNC;
 	if (io_uring_submit(&ring) != DEPTH + 1)
 		return 2;
@@ -1419,7 +1325,7 @@ static int selfstart_child(int ctrl_fd, int id)
  */
 static int selfstart(long n)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 
 	if (ctrl_open(&c, true) < 0)
 		return 2;
@@ -1438,7 +1344,7 @@ static int selfstart(long n)
 		}
 		check("DEL_DEV after the server exited", del_dev(&c, (uint32_t)id), 0);
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	if (!failures)
 		printf("ok   %ld rounds of a server exiting with START_DEV in its io-wq\n", n);
 	return failures ? 1 : 0;
@@ -1472,7 +1378,6 @@ static bool self_in(const char *fn)
  */
 static int selfstop_child(int ctrl_fd, int id, int go)
 {
-	struct ublksrv_ctrl_cmd h = { .dev_id = (uint32_t)id, .queue_id = (uint16_t)-1 };
 	struct __kernel_timespec ts = { .tv_sec = 30 };
 	char *bufs = aligned_alloc(4096, DEPTH * MAX_IO);
 	int cfd = cdev_open(id);
@@ -1488,7 +1393,7 @@ static int selfstop_child(int ctrl_fd, int id, int go)
 	/* the first request (the partition scan's read, say): held */
 	if (io_uring_wait_cqe_timeout(&ring, &cqe, &ts) || cqe->res != UBLK_IO_RES_OK)
 		return 3;
-	sqe = ctrl_prep(&ring, ctrl_fd, UBLK_U_CMD_STOP_DEV, &h);
+	sqe = ctrl_prep(&ring, ctrl_fd, UBLK_U_CMD_STOP_DEV, (uint32_t)id, 0);
 	sqe->flags |= IOSQE_ASYNC;
 	if (io_uring_submit(&ring) != 1)
 		return 2;
@@ -1504,7 +1409,7 @@ static int selfstop_child(int ctrl_fd, int id, int go)
  */
 static int selfstop(long n)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 
 	if (ctrl_open(&c, true) < 0)
 		return 2;
@@ -1520,7 +1425,7 @@ static int selfstop(long n)
 			_exit(selfstop_child(c.fd, id, go[1]));
 		if (read(go[0], &b, 1) != 1)
 			return 2;
-		check("START_DEV", ctrl_cmd(&c, UBLK_U_CMD_START_DEV, (uint32_t)id, NULL, 0, pid), 0);
+		check("START_DEV", zu_ctrl_cmd(&c, UBLK_U_CMD_START_DEV, (uint32_t)id, NULL, 0, pid), 0);
 		close(go[0]);
 		close(go[1]);
 		if (!exits_in_time(pid)) {
@@ -1529,7 +1434,7 @@ static int selfstop(long n)
 		}
 		check("DEL_DEV after the server exited", del_dev(&c, (uint32_t)id), 0);
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	if (!failures)
 		printf("ok   %ld rounds of a server exiting with STOP_DEV in its io-wq\n", n);
 	return failures ? 1 : 0;
@@ -1542,8 +1447,6 @@ static int selfstop(long n)
  */
 static int exitwait_child(int ctrl_fd, int id, bool del)
 {
-	struct ublksrv_ctrl_cmd h = { .dev_id = (uint32_t)id, .queue_id = (uint16_t)-1,
-				      .data = { (uint64_t)getpid() } };
 	struct io_uring_sqe *sqe;
 	struct io_uring ring;
 
@@ -1551,7 +1454,8 @@ static int exitwait_child(int ctrl_fd, int id, bool del)
 		return 2;
 	if (io_uring_queue_init(4, &ring, IORING_SETUP_SQE128) < 0)
 		return 2;
-	sqe = ctrl_prep(&ring, ctrl_fd, del ? UBLK_U_CMD_DEL_DEV : UBLK_U_CMD_START_DEV, &h);
+	sqe = ctrl_prep(&ring, ctrl_fd, del ? UBLK_U_CMD_DEL_DEV : UBLK_U_CMD_START_DEV,
+			(uint32_t)id, (uint64_t)getpid());
 	sqe->flags |= IOSQE_ASYNC;
 	if (io_uring_submit(&ring) != 1)
 		return 2;
@@ -1565,7 +1469,7 @@ static int exitwait_child(int ctrl_fd, int id, bool del)
  */
 static int exitwait(long n)
 {
-	struct ctrl c;
+	struct zu_ctrl c;
 
 	if (ctrl_open(&c, true) < 0)
 		return 2;
@@ -1589,7 +1493,7 @@ static int exitwait(long n)
 		if (!exited)
 			waitpid(pid, &st, 0);
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	if (!failures)
 		printf("ok   %ld rounds of a process exiting with a waiting command in io-wq\n", n);
 	return failures ? 1 : 0;
@@ -1624,7 +1528,7 @@ static int park(long queues, long depth)
 {
 	struct ublksrv_ctrl_dev_info info;
 	double t0, t1, t2;
-	struct ctrl c;
+	struct zu_ctrl c;
 	int id, go[2], ret;
 	pid_t pid;
 	char b;
@@ -1654,7 +1558,7 @@ static int park(long queues, long depth)
 	check("DEL_DEV after SIGKILL", ret, 0);
 	printf("parked %u x %u: SIGKILL to exit %.1f ms, to DEL_DEV done %.1f ms\n",
 	       info.nr_hw_queues, info.queue_depth, t1 - t0, t2 - t0);
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	return failures ? 1 : 0;
 }
 
@@ -1696,7 +1600,7 @@ static void fetch_vs_stop(struct race_cmd *stop, int cfd, uint16_t depth, const 
 }
 
 /* A served recovery device whose server went away (QUIESCED): its id. */
-static int quiesced_dev(struct ctrl *c)
+static int quiesced_dev(struct zu_ctrl *c)
 {
 	struct srv s;
 	int id, ret = -EBUSY;
@@ -1716,7 +1620,7 @@ static int quiesced_dev(struct ctrl *c)
 	free(s.store);
 	/* -EBUSY until the char node is released */
 	for (int i = 0; i < 100 && ret == -EBUSY; i++) {
-		ret = ctrl_cmd(c, UBLK_U_CMD_START_USER_RECOVERY, (uint32_t)id, NULL, 0, 0);
+		ret = zu_ctrl_cmd(c, UBLK_U_CMD_START_USER_RECOVERY, (uint32_t)id, NULL, 0, 0);
 		if (ret == -EBUSY)
 			usleep(50000);
 	}
@@ -1736,7 +1640,7 @@ static int stopfetch(long n, bool recover)
 	unsigned int seed = (unsigned int)getpid();
 	uint16_t depth = recover ? DEPTH : 64;
 	char *buf = aligned_alloc(4096, 64 * 4096);
-	struct ctrl c;
+	struct zu_ctrl c;
 
 	if (!buf || ctrl_open(&c, true) < 0)
 		return 2;
@@ -1758,7 +1662,7 @@ static int stopfetch(long n, bool recover)
 		if (!del && del_dev(&c, (uint32_t)stop.id))
 			check("DEL_DEV after the race", -1, 0);
 	}
-	ctrl_close(&c);
+	zu_ctrl_close(&c);
 	if (!failures)
 		printf("ok   %ld rounds of STOP_DEV/DEL_DEV racing FETCH%s\n", n,
 		       recover ? " after recovery" : "");
@@ -1769,6 +1673,47 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: ublk-check [--ctrl PATH] badinput | data [copy|user_copy|get_data] [sg] [-- CMD...] | cycles N | features | extfeatures | limits | params | startfail | addonly | del ID | race N [async] | deadtw store|pin|plain | startexit N | selfstart N | selfstop N | exitwait N | park QUEUES DEPTH | stopfetch N [recover]\n");
 	return 2;
+}
+
+/* ublk_drv: is it 6.12's (drv612)?  0, or 2 when it cannot be asked. */
+static int probe_upstream(void)
+{
+	struct zu_ctrl c;
+	uint64_t f = 0;
+
+	if (ctrl_open(&c, true) < 0)
+		return 2;
+	if (zu_ctrl_cmd(&c, UBLK_U_CMD_GET_FEATURES, 0, &f, 8, 0) < 0) {
+		fprintf(stderr, "GET_FEATURES on %s failed\n", ctrl_path);
+		return 2;
+	}
+	zu_ctrl_close(&c);
+	drv612 = !(f & U_F_UPDATE_SIZE);
+	return 0;
+}
+
+/* data MODE [sg] [-- CMD ARGS...], MODE at argv[@i] */
+static int data_cmd(int argc, char **argv, int i)
+{
+	const char *m = i < argc ? argv[i] : "copy";
+	int j = i + 1;
+
+	if (j < argc && !strcmp(argv[j], "sg")) {
+		sg_params = true;
+		j++;
+	}
+	if (j + 1 < argc && !strcmp(argv[j], "--"))
+		child_cmd = &argv[j + 1];
+	else if (j < argc)
+		return usage();
+
+	if (!strcmp(m, "copy"))
+		return data(M_COPY);
+	if (!strcmp(m, "user_copy"))
+		return data(M_USER_COPY);
+	if (!strcmp(m, "get_data"))
+		return data(M_GET_DATA);
+	return usage();
 }
 
 int main(int argc, char **argv)
@@ -1782,19 +1727,8 @@ int main(int argc, char **argv)
 	upstream = !strstr(ctrl_path, "zublk");
 	if (i >= argc)
 		return usage();
-	if (upstream) {
-		struct ctrl c;
-		uint64_t f = 0;
-
-		if (ctrl_open(&c, true) < 0)
-			return 2;
-		if (ctrl_cmd(&c, UBLK_U_CMD_GET_FEATURES, 0, &f, 8, 0) < 0) {
-			fprintf(stderr, "GET_FEATURES on %s failed\n", ctrl_path);
-			return 2;
-		}
-		ctrl_close(&c);
-		drv612 = !(f & U_F_UPDATE_SIZE);
-	}
+	if (upstream && probe_upstream())
+		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm(300);	/* a hang is a failure, not a stuck test run */
 	if (!strcmp(argv[i], "badinput"))
@@ -1833,25 +1767,7 @@ int main(int argc, char **argv)
 				 i + 2 < argc && !strcmp(argv[i + 2], "recover"));
 	if (!strcmp(argv[i], "cycles") && i + 1 < argc)
 		return cycles(strtol(argv[i + 1], NULL, 0));
-	if (!strcmp(argv[i], "data")) {
-		const char *m = i + 1 < argc ? argv[i + 1] : "copy";
-		int j = i + 2;
-
-		if (j < argc && !strcmp(argv[j], "sg")) {
-			sg_params = true;
-			j++;
-		}
-		if (j + 1 < argc && !strcmp(argv[j], "--"))
-			child_cmd = &argv[j + 1];
-		else if (j < argc)
-			return usage();
-
-		if (!strcmp(m, "copy"))
-			return data(M_COPY);
-		if (!strcmp(m, "user_copy"))
-			return data(M_USER_COPY);
-		if (!strcmp(m, "get_data"))
-			return data(M_GET_DATA);
-	}
+	if (!strcmp(argv[i], "data"))
+		return data_cmd(argc, argv, i + 1);
 	return usage();
 }

@@ -59,12 +59,13 @@
 #include <unistd.h>
 
 #include "../../include/zublk.h"
+#include "../../lib/uring_cmd.h"
+#include "check.h"
 
 #define HUGE_SZ		(2u << 20)
 #define UD_CTRL		(1ULL << 63)
 
 static const char *ctrl_path = "/dev/zublk-control";
-static int failures;
 
 struct opts {
 	bool pin, store, none, huge, oob, move, get_data, fetch0, fill;
@@ -93,84 +94,15 @@ struct zs {
 	long remap_checked, remap_bad;
 };
 
-static void check(const char *what, long got, long want)
-{
-	if (got == want) {
-		printf("ok   %s (%ld)\n", what, got);
-		return;
-	}
-	printf("FAIL %s: got %ld (%s), want %ld (%s)\n", what, got,
-	       got < 0 ? strerror((int)-got) : "-", want,
-	       want < 0 ? strerror((int)-want) : "-");
-	failures++;
-}
-
-/* A zeroed SQE, both halves on an SQE128 ring. */
-static struct io_uring_sqe *sqe_get(struct io_uring *r)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(r);
-
-	if (!sqe) {
-		io_uring_submit(r);
-		sqe = io_uring_get_sqe(r);
-	}
-	if (!sqe) {
-		fprintf(stderr, "zublk-zc: submission queue full\n");
-		exit(2);
-	}
-	memset(sqe, 0, sizeof(*sqe) * (r->flags & IORING_SETUP_SQE128 ? 2 : 1));
-	return sqe;
-}
-
-static int wait_res(struct io_uring *r)
-{
-	struct io_uring_cqe *cqe;
-	int ret = io_uring_submit_and_wait(r, 1);
-
-	if (ret < 0)
-		return ret;
-	ret = io_uring_peek_cqe(r, &cqe);
-	if (ret < 0)
-		return ret;
-	ret = cqe->res;
-	io_uring_cqe_seen(r, cqe);
-	return ret;
-}
-
-static struct io_uring_sqe *prep_ctrl(struct io_uring *r, int fd, unsigned int op,
-				      uint32_t id, void *buf, uint16_t len,
-				      uint64_t data0)
-{
-	struct io_uring_sqe *sqe = sqe_get(r);
-	struct ublksrv_ctrl_cmd *h = (struct ublksrv_ctrl_cmd *)sqe->cmd;
-
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = fd;
-	sqe->cmd_op = op;
-	h->dev_id = id;
-	h->queue_id = (uint16_t)-1;
-	h->len = len;
-	h->addr = (uintptr_t)buf;
-	h->data[0] = data0;
-	return sqe;
-}
-
 /* One control command on a private SQE128 ring. */
 static int ctrl_once(unsigned int op, uint32_t id, void *buf, uint16_t len)
 {
-	struct io_uring r;
-	int fd = open(ctrl_path, O_RDWR);
-	int ret;
+	struct zu_ctrl c;
+	int ret = zu_ctrl_open(&c, ctrl_path, 4, IORING_SETUP_SQE128);
 
-	if (fd < 0)
-		return -errno;
-	ret = io_uring_queue_init(4, &r, IORING_SETUP_SQE128);
-	if (ret == 0) {
-		prep_ctrl(&r, fd, op, id, buf, len, 0);
-		ret = wait_res(&r);
-		io_uring_queue_exit(&r);
-	}
-	close(fd);
+	if (ret == 0)
+		ret = zu_ctrl_cmd(&c, op, id, buf, len, 0);
+	zu_ctrl_close(&c);
 	return ret;
 }
 
@@ -196,16 +128,9 @@ static int set_params(const struct opts *o, int id)
 	struct ublk_params p = {
 		.len = sizeof(p),
 		.types = UBLK_PARAM_TYPE_BASIC,
-		.basic = {
-			.logical_bs_shift = 9,
-			.physical_bs_shift = 12,
-			.io_min_shift = 9,
-			.io_opt_shift = 12,
-			.max_sectors = o->buf >> 9,
-			.dev_sectors = o->size >> 9,
-		},
 	};
 
+	zu_params_basic(&p.basic, o->buf, o->size);
 	return ctrl_once(UBLK_U_CMD_SET_PARAMS, (uint32_t)id, &p, sizeof(p));
 }
 
@@ -250,8 +175,8 @@ static int zs_open(struct zs *s, uint64_t flags)
 		fprintf(stderr, "zublk-zc: open %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	s->descs_len = (s->o.depth * sizeof(struct ublksrv_io_desc) + 4095) & ~4095UL;
-	s->descs = mmap(NULL, s->descs_len, PROT_READ, MAP_SHARED, s->cfd, 0);
+	s->descs_len = zu_descs_len(s->o.depth);
+	s->descs = zu_map_descs(s->cfd, 0, s->o.depth, 0);
 	if (s->descs == MAP_FAILED) {
 		fprintf(stderr, "zublk-zc: mmap descriptors: %s\n", strerror(errno));
 		return -errno;
@@ -271,31 +196,14 @@ static int zs_close(struct zs *s)
 static struct io_uring_sqe *prep_io(struct zs *s, unsigned int op, uint16_t tag,
 				    int32_t res, uint64_t addr)
 {
-	struct io_uring_sqe *sqe = sqe_get(&s->ring);
-	struct ublksrv_io_cmd *cmd = (struct ublksrv_io_cmd *)sqe->cmd;
-
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = s->cfd;
-	sqe->cmd_op = op;
-	sqe->user_data = tag;
-	cmd->tag = tag;
-	cmd->result = res;
-	cmd->addr = addr;
-	return sqe;
+	return sqe_or_exit(zu_prep_io(&s->ring, s->cfd, op, 0, tag, res, addr));
 }
 
 /* ZUBLK_U_IO_REGISTER_STORE on @r (any SQE size: the payload is 16 bytes). */
 static int register_store(struct io_uring *r, int cfd, void *addr, uint64_t len)
 {
-	struct io_uring_sqe *sqe = sqe_get(r);
-	struct zublk_store_reg *reg = (struct zublk_store_reg *)sqe->cmd;
-
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = cfd;
-	sqe->cmd_op = ZUBLK_U_IO_REGISTER_STORE;
-	reg->addr = (uintptr_t)addr;
-	reg->len = len;
-	return wait_res(r);
+	sqe_or_exit(zu_prep_store(r, cfd, addr, len));
+	return zu_submit_wait(r, NULL);
 }
 
 static char *buf_of(struct zs *s, uint16_t tag)
@@ -504,8 +412,8 @@ static int cmd_serve(struct opts *o)
 		fprintf(stderr, "zublk-zc: open %s: %s\n", ctrl_path, strerror(errno));
 		return 2;
 	}
-	prep_ctrl(&s.ring, s.ctrl_fd, UBLK_U_CMD_START_DEV, (uint32_t)s.id, NULL, 0,
-		  (uint64_t)getpid())->user_data = UD_CTRL;
+	sqe_or_exit(zu_prep_ctrl(&s.ring, s.ctrl_fd, UBLK_U_CMD_START_DEV, (uint32_t)s.id,
+				 NULL, 0, (uint64_t)getpid()))->user_data = UD_CTRL;
 	ret = serve(&s, &start);
 	if (ret < 0 || start < 0) {
 		fprintf(stderr, "zublk-zc: START_DEV: %s\n", strerror(-(ret < 0 ? ret : start)));

@@ -24,7 +24,6 @@
  * Exit status: 0 when the run completed, every process it started was
  * reaped and every device could be deleted, 1 otherwise.  What the kernel thought of it is for dmesg to tell.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -46,6 +45,7 @@
 #include <unistd.h>
 
 #include "../../include/zublk.h"
+#include "../../lib/uring_cmd.h"
 
 #define MAX_WORKERS	16
 #define MAX_DEV_ID	8	/* ids the fuzzer aims at: 0..7 */
@@ -166,12 +166,7 @@ static void params_sane(struct ublk_params *p, uint32_t buf_bytes)
 	memset(p, 0, FZ_PARAMS_612_LEN + sizeof(struct fz_params_tail));
 	p->len = sizeof(*p);
 	p->types = UBLK_PARAM_TYPE_BASIC;
-	p->basic.logical_bs_shift = 9;
-	p->basic.physical_bs_shift = 12;
-	p->basic.io_min_shift = 9;
-	p->basic.io_opt_shift = 12;
-	p->basic.max_sectors = buf_bytes >> 9;
-	p->basic.dev_sectors = 1ULL << 21;
+	zu_params_basic(&p->basic, buf_bytes, 1ULL << 30);
 }
 
 /*
@@ -244,46 +239,16 @@ static int ring_init(struct rng *r, unsigned int entries, struct io_uring *ring,
 	return io_uring_queue_init(entries, ring, flags);	/* kernel without them */
 }
 
-/* A zeroed 128-byte control SQE for @op on @dev_id, or NULL. */
-static struct io_uring_sqe *prep_ctrl(struct io_uring *ring, int fd, uint32_t op,
-				      uint32_t dev_id)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-	struct ublksrv_ctrl_cmd *c;
-
-	if (!sqe)
-		return NULL;
-	memset(sqe, 0, 2 * sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = fd;
-	sqe->cmd_op = op;
-	c = (struct ublksrv_ctrl_cmd *)sqe->cmd;
-	c->dev_id = dev_id;
-	c->queue_id = (uint16_t)-1;
-	return sqe;
-}
-
 /* A well-formed control command, waited for: its result. */
 static int ctrl_sync(struct io_uring *ring, int fd, uint32_t op, uint32_t dev_id,
 		     void *buf, uint16_t len, uint8_t sqe_flags, uint64_t data0)
 {
-	struct io_uring_sqe *sqe = prep_ctrl(ring, fd, op, dev_id);
-	struct io_uring_cqe *cqe;
-	struct ublksrv_ctrl_cmd *c;
-	int res;
+	struct io_uring_sqe *sqe = zu_prep_ctrl(ring, fd, op, dev_id, buf, len, data0);
 
 	if (!sqe)
 		return -EBUSY;
 	sqe->flags |= sqe_flags;
-	c = (struct ublksrv_ctrl_cmd *)sqe->cmd;
-	c->addr = (uint64_t)(uintptr_t)buf;
-	c->len = len;
-	c->data[0] = data0;
-	if (io_uring_submit(ring) < 0 || io_uring_wait_cqe(ring, &cqe))
-		return -EIO;
-	res = cqe->res;
-	io_uring_cqe_seen(ring, cqe);
-	return res;
+	return zu_submit_wait(ring, NULL);
 }
 
 static void fill_params(struct rng *r, struct ublk_params *p)
@@ -343,7 +308,7 @@ static void ctrl_cmd(struct io_uring *ring, int fd, struct rng *r)
 	else if ((op & 0xff) == UBLK_CMD_SET_PARAMS)
 		fill_params(r, (void *)buf);
 
-	sqe = prep_ctrl(ring, fd, op, dev_id);	/* SQE128 */
+	sqe = zu_prep_ctrl(ring, fd, op, dev_id, NULL, 0, 0);	/* SQE128 */
 	if (!sqe)
 		return;
 	if (!below(r, 8))
@@ -383,8 +348,11 @@ static void cdev_op(struct io_uring *ring, struct cdev *cd, struct rng *r)
 {
 	static char iobuf[1 << 20] __attribute__((aligned(4096)));
 	static const uint32_t tags[] = { 0, 1, 2, 31, 127, 4095, 4096 };
-	struct ublksrv_io_cmd *c;
+	uint16_t q_id, tag;
 	struct io_uring_sqe *sqe;
+	int32_t result;
+	uint32_t op;
+	bool async;
 	struct io_uring_cqe *cqe;
 	char path[96];
 	off_t off;
@@ -431,22 +399,18 @@ static void cdev_op(struct io_uring *ring, struct cdev *cd, struct rng *r)
 	}
 	if (cd->fd < 0)
 		return;
-	sqe = io_uring_get_sqe(ring);
+	/* the values in this order: a seed replays the same stream */
+	op = below(r, 16) ? io_ops[below(r, sizeof(io_ops) / sizeof(io_ops[0]))] : (uint32_t)rnd(r);
+	async = !below(r, 8);
+	q_id = (uint16_t)(below(r, 8) ? below(r, 4) : rnd(r));
+	tag = (uint16_t)pick_u32(r, tags, sizeof(tags) / sizeof(tags[0]));
+	result = below(r, 2) ? 4096 : (int32_t)rnd(r);
+	sqe = zu_prep_io(ring, cd->fd, op, q_id, tag, result, pick_addr(r, iobuf));
 	if (!sqe)
 		return;
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = cd->fd;
-	sqe->cmd_op = below(r, 16) ? io_ops[below(r, sizeof(io_ops) / sizeof(io_ops[0]))]
-				   : (uint32_t)rnd(r);
-	if (!below(r, 8))
+	if (async)
 		sqe->flags |= IOSQE_ASYNC;
-	c = (struct ublksrv_io_cmd *)sqe->cmd;
-	c->q_id = (uint16_t)(below(r, 8) ? below(r, 4) : rnd(r));
-	c->tag = (uint16_t)pick_u32(r, tags, sizeof(tags) / sizeof(tags[0]));
-	c->result = below(r, 2) ? 4096 : (int32_t)rnd(r);
-	c->addr = pick_addr(r, iobuf);
-	if (sqe->cmd_op == ZUBLK_U_IO_REGISTER_STORE) {
+	if (op == ZUBLK_U_IO_REGISTER_STORE) {
 		/* the store's payload overlays the io command */
 		static const uint64_t lens[] = { 4096, sizeof(iobuf), 0, 4095, 1ULL << 40 };
 		struct zublk_store_reg *s = (struct zublk_store_reg *)sqe->cmd;
@@ -543,7 +507,6 @@ static void srv_params(struct server *s)
 static int srv_open(struct server *s)
 {
 	unsigned int nq = s->info.nr_hw_queues, depth = s->info.queue_depth;
-	size_t len = ((size_t)depth * sizeof(struct ublksrv_io_desc) + 4095) & ~4095UL;
 	char path[96];
 
 	snprintf(path, sizeof(path), "%sc%u", node_prefix, s->id);
@@ -551,9 +514,7 @@ static int srv_open(struct server *s)
 	if (s->cfd < 0 || nq > MAX_QUEUES)
 		return -1;
 	for (unsigned int q = 0; q < nq; q++) {
-		off_t off = UBLKSRV_CMD_BUF_OFFSET +
-			(off_t)q * UBLK_MAX_QUEUE_DEPTH * sizeof(struct ublksrv_io_desc);
-		void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, s->cfd, off);
+		struct ublksrv_io_desc *m = zu_map_descs(s->cfd, q, depth, 0);
 
 		s->iod[q] = m == MAP_FAILED ? NULL : m;
 	}
@@ -564,27 +525,14 @@ static int srv_open(struct server *s)
 static void srv_queue(struct server *s, uint32_t op, unsigned int q, unsigned int tag,
 		      uint64_t addr, int32_t result)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->io);
-	struct ublksrv_io_cmd *c;
+	struct io_uring_sqe *sqe = zu_prep_io(&s->io, s->cfd, op, (uint16_t)q, (uint16_t)tag,
+					      result, addr);
 
-	if (!sqe) {
-		io_uring_submit(&s->io);
-		sqe = io_uring_get_sqe(&s->io);
-		if (!sqe)
-			return;
-	}
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = s->cfd;
-	sqe->cmd_op = op;
+	if (!sqe)
+		return;
 	if (!below(s->r, 4))
 		sqe->flags |= IOSQE_ASYNC;
 	sqe->user_data = (uint64_t)q << 16 | tag;
-	c = (struct ublksrv_io_cmd *)sqe->cmd;
-	c->q_id = (uint16_t)q;
-	c->tag = (uint16_t)tag;
-	c->result = result;
-	c->addr = addr;
 }
 
 /* FETCH every tag; on NEED_GET_DATA devices often with no buffer (addr 0). */
@@ -643,11 +591,11 @@ static void srv_serve(struct server *s, unsigned int rounds)
 /* START_DEV from this process, not waited for. */
 static void srv_start(struct server *s)
 {
-	struct io_uring_sqe *sqe = prep_ctrl(&s->ctrl, s->ctrl_fd, UBLK_U_CMD_START_DEV, s->id);
+	struct io_uring_sqe *sqe = zu_prep_ctrl(&s->ctrl, s->ctrl_fd, UBLK_U_CMD_START_DEV, s->id,
+						NULL, 0, (uint64_t)getpid());
 
 	if (!sqe)
 		return;
-	((struct ublksrv_ctrl_cmd *)sqe->cmd)->data[0] = (uint64_t)getpid();
 	if (!below(s->r, 4))
 		sqe->flags |= IOSQE_ASYNC;
 	io_uring_submit(&s->ctrl);
@@ -923,28 +871,28 @@ static int reap_all(double secs)
 /* Stop and delete every device the run may have left; returns leftovers. */
 static int cleanup_devices(void)
 {
-	struct io_uring ring;
-	int fd, left = 0;
+	struct zu_ctrl c;
+	int ret, left = 0;
 	char path[96];
 
-	fd = open(ctrl_path, O_RDWR | O_CLOEXEC);
-	if (fd < 0 || io_uring_queue_init(4, &ring, IORING_SETUP_SQE128) < 0) {
-		fprintf(stderr, "zublk-fuzz: cannot open %s for cleanup: %s\n", ctrl_path, strerror(errno));
+	ret = zu_ctrl_open(&c, ctrl_path, 4, IORING_SETUP_SQE128);
+	if (ret < 0) {
+		fprintf(stderr, "zublk-fuzz: cannot open %s for cleanup: %s\n", ctrl_path, strerror(-ret));
+		zu_ctrl_close(&c);
 		return -1;
 	}
 	for (uint32_t id = 0; id < 1024; id++) {
 		snprintf(path, sizeof(path), "%sc%u", node_prefix, id);
 		if (id >= MAX_DEV_ID && access(path, F_OK))
 			continue;
-		ctrl_sync(&ring, fd, UBLK_U_CMD_STOP_DEV, id, NULL, 0, 0, 0);
-		ctrl_sync(&ring, fd, UBLK_U_CMD_DEL_DEV, id, NULL, 0, 0, 0);
+		zu_ctrl_cmd(&c, UBLK_U_CMD_STOP_DEV, id, NULL, 0, 0);
+		zu_ctrl_cmd(&c, UBLK_U_CMD_DEL_DEV, id, NULL, 0, 0);
 		if (!access(path, F_OK)) {
 			fprintf(stderr, "zublk-fuzz: %s still exists after DEL_DEV\n", path);
 			left++;
 		}
 	}
-	io_uring_queue_exit(&ring);
-	close(fd);
+	zu_ctrl_close(&c);
 	return left;
 }
 
