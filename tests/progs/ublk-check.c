@@ -1295,17 +1295,29 @@ static int startexit(long n)
  * START_DEV on its own ring through io-wq (IOSQE_ASYNC), and once the disk
  * exists (its partition scan may be reading now) exits without serving.
  */
-static int selfstart_child(int ctrl_fd, int id)
+/*
+ * A child server's start: open device @id's char node, set up @ring and
+ * queue FETCH_REQ for every tag (not submitted).  0, or 2 on failure.
+ */
+static int child_fetch_all(struct io_uring *ring, int id)
 {
 	char *bufs = aligned_alloc(4096, DEPTH * MAX_IO);
 	int cfd = cdev_open(id);
+
+	if (cfd < 0 || !bufs || io_uring_queue_init(16, ring, IORING_SETUP_SQE128) < 0)
+		return 2;
+	fetch_all(ring, cfd, bufs);
+	return 0;
+}
+
+static int selfstart_child(int ctrl_fd, int id)
+{
 	struct io_uring_sqe *sqe;
 	struct io_uring ring;
 	char sys[64];
 
-	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
+	if (child_fetch_all(&ring, id))
 		return 2;
-	fetch_all(&ring, cfd, bufs);
 	sqe = ctrl_prep(&ring, ctrl_fd, UBLK_U_CMD_START_DEV, (uint32_t)id,
 			(uint64_t)getpid());
 	sqe->flags |= IOSQE_ASYNC;
@@ -1379,15 +1391,12 @@ static bool self_in(const char *fn)
 static int selfstop_child(int ctrl_fd, int id, int go)
 {
 	struct __kernel_timespec ts = { .tv_sec = 30 };
-	char *bufs = aligned_alloc(4096, DEPTH * MAX_IO);
-	int cfd = cdev_open(id);
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
 	struct io_uring ring;
 
-	if (cfd < 0 || !bufs || io_uring_queue_init(16, &ring, IORING_SETUP_SQE128) < 0)
+	if (child_fetch_all(&ring, id))
 		return 2;
-	fetch_all(&ring, cfd, bufs);
 	if (io_uring_submit(&ring) != DEPTH || write(go, "f", 1) != 1)
 		return 2;
 	/* the first request (the partition scan's read, say): held */
