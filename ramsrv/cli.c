@@ -77,8 +77,9 @@ const char usage_text[] =
 "     with the same configuration (START/END_USER_RECOVERY).\n"
 "features  prints the driver's GET_FEATURES flags.\n"
 "\n"
-"Environment: RAMSRV_SPIN=N polls a queue ring N times before sleeping\n"
-"(default 50, 0 = off). Manual: ramsrv(8).\n"
+"Environment: RAMSRV_SPIN=N polls a queue ring up to N times before sleeping\n"
+"(default 50, 0 = off); RAMSRV_SPIN_POLICY=adaptive (default: poll while polls\n"
+"find work) or fixed (always N). Manual: ramsrv(8).\n"
 "\n"
 "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 

@@ -88,7 +88,46 @@ struct qthread {
 	struct rs_queue *q;
 	struct io_uring ring;
 	char who[48];
+	unsigned int spin;	/* polls before the next sleep (adaptive) */
+	unsigned int idle;	/* waits without a poll, since the last probe */
 };
+
+/*
+ * Adaptive spin (RAMSRV_SPIN_POLICY=adaptive, the default): a poll that
+ * finds work restores the full budget (RAMSRV_SPIN); one that finds none
+ * takes an eighth of it away.  A thread with a CPU of its own keeps
+ * polling as long as polls find work often enough (the submitter runs
+ * meanwhile and the next request arrives), which is what keeps QD1 latency
+ * low; one that shares its CPU with the submitter finds nothing while it
+ * polls (the submitter cannot run), stops within eight waits and leaves the
+ * CPU to the submitter.  At a budget of 0 every RS_SPIN_PROBE-th wait polls
+ * with the full budget, so that a load that changes is noticed.
+ */
+#define RS_SPIN_PROBE	64
+
+static unsigned int spin_budget(struct qthread *t, const struct rs_dev *d)
+{
+	if (!d->spin_adaptive)
+		return d->spin;
+	if (!t->spin && ++t->idle >= RS_SPIN_PROBE) {
+		t->idle = 0;
+		return d->spin;
+	}
+	return t->spin;
+}
+
+static void spin_learn(struct qthread *t, const struct rs_dev *d,
+		       unsigned int budget, bool found)
+{
+	unsigned int step = d->spin / 8 ? d->spin / 8 : 1;
+
+	if (!d->spin_adaptive || !budget)
+		return;
+	if (found)
+		t->spin = d->spin;
+	else
+		t->spin = budget > step ? budget - step : 0;
+}
 
 /* io buffers: classic depth x max-io; user copy: the data path's scratch;
  * store: none */
@@ -176,8 +215,8 @@ fail:
 }
 
 /*
- * Wait for completions. Adaptive poll (RAMSRV_SPIN, default 50): submit and
- * run task work without sleeping up to N times before blocking. Returns 0,
+ * Wait for completions: submit and run task work without sleeping up to the
+ * spin budget's times (see spin_budget) before blocking. Returns 0,
  * or -errno when the loop must end (the main thread stops the device).
  */
 static int queue_wait(struct qthread *t)
@@ -185,15 +224,16 @@ static int queue_wait(struct qthread *t)
 	struct rs_dev *d = t->q->dev;
 	struct rs_qstate *st = t->q->st;
 	struct io_uring *ring = &t->ring;
-	unsigned int spin;
+	unsigned int spin, budget = spin_budget(t, d);
 	int ret = 0;
 
-	for (spin = 0; spin < d->spin && !io_uring_cq_ready(ring); spin++) {
+	for (spin = 0; spin < budget && !io_uring_cq_ready(ring); spin++) {
 		ret = io_uring_submit_and_get_events(ring);
 		st->enters++;
 		if (ret < 0)
 			break;
 	}
+	spin_learn(t, d, budget, io_uring_cq_ready(ring) != 0);
 	if (!io_uring_cq_ready(ring) || io_uring_sq_ready(ring)) {
 		ret = io_uring_submit_and_wait(ring, 1);
 		st->enters++;
@@ -266,6 +306,8 @@ static void *queue_thread(void *arg)
 	struct rs_dev *d = q->dev;
 	int inflight = (int)d->depth;
 	int ret;
+
+	t.spin = d->spin;	/* start polling; waits that find nothing stop it */
 
 	ret = queue_setup_thread(&t);
 	if (ret == 0) {

@@ -444,7 +444,8 @@ struct rs_dev {
 	bool pin;		/* ZUBLK_F_PIN_BUF granted */
 	bool recover;		/* re-attach to a device whose server died */
 	uint32_t recoveries;	/* carried over in the state file */
-	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping */
+	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping (at most) */
+	bool spin_adaptive;	/* RAMSRV_SPIN_POLICY: adaptive (else fixed) */
 	/*
 	 * Main thread is stopping the device: set (relaxed) before STOP_DEV; a
 	 * queue thread whose loop ended reads it (relaxed) to decide on
