@@ -6,7 +6,8 @@
 #   make test     everything: deps, build, host tests, the in-guest suite;
 #                 then on 7.3.4 the W=1 build, the zublk and ramsrv groups
 #   make bench    fio sweep in the guest (PRESET=quick|full), results/<stamp>/
-#   make perfcheck  quick sweep against bench/baseline.json (UPDATE=1 refreshes)
+#   make perfcheck  quick A/B sweep: this tree against REF (default: the commit
+#                   of bench/baseline.json), same boot (UPDATE=1 refreshes the baseline)
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)
 #   make fuzz     fuzz zublk in the guest (DURATION=600 seconds, SEED=...)
 #   make kselftest  the kernel's own ublk selftests on 7.3's in-tree ublk_drv
@@ -98,7 +99,7 @@ bench: test-build
 	bench/sweep --$(PRESET)
 
 perfcheck: test-build
-	bench/perfcheck $(if $(UPDATE),--update)
+	bench/perfcheck $(if $(UPDATE),--update,--ab $(REF))
 
 STRESS_SECONDS ?= 120
 stress: test-build

@@ -74,13 +74,21 @@ dev_setup() {
 	fi
 }
 
-dev_teardown() {
+# dev_teardown_servers: delete the ramsrv devices (brd, null_blk stay)
+dev_teardown_servers() {
 	local name
 	for name in "${!dev_path[@]}"; do
 		case $name in
-		*:*) "$RAMSRV" del --ctrl "${dev_ctrl[$name]}" --id "${dev_id[$name]}" >>"$log" 2>&1 || true ;;
+		*:*)
+			"$RAMSRV" del --ctrl "${dev_ctrl[$name]}" --id "${dev_id[$name]}" >>"$log" 2>&1 || true
+			unset "dev_path[$name]" "dev_id[$name]" "dev_ctrl[$name]"
+			;;
 		esac
 	done
+}
+
+dev_teardown() {
+	dev_teardown_servers
 	rmmod brd 2>/dev/null || true
 	rmmod null_blk 2>/dev/null || true
 	dev_path=()
