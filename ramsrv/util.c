@@ -111,7 +111,7 @@ void rs_opts_default(struct rs_opts *o)
 	o->max_io = RS_DEF_MAX_IO;
 	o->huge = RS_HUGE_AUTO;
 	o->id = -1;
-	o->copy = RS_COPY_CLASSIC;	/* io buffers as before; auto is opt-in */
+	o->copy = RS_COPY_AUTO;	/* the cheapest path the driver offers */
 }
 
 /* --copy none with a target that keeps data */

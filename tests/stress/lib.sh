@@ -55,11 +55,12 @@ st_fio_gone() {
 # SECONDS 0: as soon as IO is in flight) and long by tests/stress/001 and
 # 002 (on both drivers, SECONDS $ST_SECONDS).
 
-# st_load TARGET QUEUES SECONDS: a 64 MiB TARGET device (RS_ID, RS_DEV)
-# under st_fio.  SECONDS 0: a light fio, whose IO must be in flight;
+# st_load TARGET QUEUES SECONDS: a 64 MiB TARGET device (RS_ID, RS_DEV),
+# --copy classic (io buffers pinned per IO or at FETCH: the pins a dying or
+# deleted server must give back), under st_fio.  SECONDS 0: a light fio, whose IO must be in flight;
 # else the full one, which must keep moving data for SECONDS (st_wait_io).
 st_load() {
-	rs_add -t "$1" --size 64M --queues "$2" --depth 128
+	rs_add -t "$1" --size 64M --queues "$2" --depth 128 --copy classic
 	if (($3 == 0)); then
 		st_fio "$RS_DEV" light
 		wait_for 10 zu_fio_running "$RS_DEV" || fail "fio did not start"
