@@ -11,6 +11,7 @@ static const struct option add_lo[] = {
 	{ "target", required_argument, NULL, 't' },
 	{ "size", required_argument, NULL, 's' },
 	{ "queues", required_argument, NULL, 'q' },
+	{ "threads", required_argument, NULL, 'T' },
 	{ "depth", required_argument, NULL, 'd' },
 	{ "bs", required_argument, NULL, 'b' },
 	{ "max-io", required_argument, NULL, 'm' },
@@ -42,6 +43,11 @@ static void add_opt(struct rs_opts *o, int c, int argc, char **argv)
 		o->size_set = true;
 		break;
 	case 'q': o->queues = opt_uint("--queues", optarg, 65535); break;
+	case 'T':
+		o->threads = opt_uint("--threads", optarg, 65535);
+		if (o->threads < 1)
+			usage_err("--threads 0: a device needs at least one server thread");
+		break;
 	case 'd': o->depth = opt_uint("--depth", optarg, 65535); break;
 	case 'b': o->bs = opt_uint("--bs", optarg, 1U << 20); break;
 	case 'm':
@@ -111,6 +117,11 @@ static int add_precheck(const struct rs_opts *o)
 			o->ctrl, strstr(o->ctrl, "zublk") ? "zublk" : "ublk_drv");
 		return 1;
 	}
+	if (o->threads > o->queues) {
+		fprintf(stderr, "ramsrv: --threads %u with %u queue(s): more threads than queues needs UBLK_F_PER_IO_DAEMON (any thread serving any tag), which ramsrv does not support\n",
+			o->threads, o->queues);
+		return 1;
+	}
 	if (o->huge == RS_HUGE_ON && rs_free_hugepages() == 0) {
 		fprintf(stderr, "ramsrv: --hugepages on: no free 2 MiB hugepages (see /proc/sys/vm/nr_hugepages)\n");
 		return 1;
@@ -140,7 +151,7 @@ int cmd_add(int argc, char **argv)
 
 	rs_opts_default(o);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "t:s:q:d:b:m:H:B:c:C:i:fR:P:h", add_lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:s:q:T:d:b:m:H:B:c:C:i:fR:P:h", add_lo, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage_text, stdout);
 			return 0;

@@ -324,6 +324,10 @@ static int take_geometry(struct rs_dev *d)
 	}
 	if (d->max_io > o->max_io)
 		d->max_io = o->max_io;
+	/* --threads: fewer threads than queues, each serving several */
+	d->nr_threads = d->nr_queues;
+	if (o->threads && o->threads < d->nr_queues)
+		d->nr_threads = o->threads;
 	return 0;
 }
 
@@ -381,6 +385,7 @@ static int publish_state(struct rs_dev *d)
 	st->pid = getpid();
 	st->state = RS_ST_STARTING;
 	st->nr_queues = d->nr_queues;
+	st->nr_threads = d->nr_threads;
 	st->depth = d->depth;
 	st->bs = o->bs;
 	st->max_io = d->max_io;
@@ -494,7 +499,7 @@ static int start(struct rs_dev *d, struct rs_run *run)
 		if (ret < 0)
 			return ret;
 	}
-	for (i = 0; i < d->nr_queues; i++) {
+	for (i = 0; i < d->nr_threads; i++) {	/* thread i: queues i, i + nr_threads, ... */
 		ret = rs_queue_start(&d->q[i]);
 		if (ret < 0)
 			return ret;

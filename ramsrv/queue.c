@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* ramsrv: one thread per queue: fetch, handle, commit-and-fetch, batched. */
+/* ramsrv: a thread per queue (or per --threads set of queues): fetch, handle,
+ * commit-and-fetch, batched. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 	else
 		cmd->addr = (uint64_t)(uintptr_t)((char *)q->buf.addr +
 						  (size_t)tag * d->max_io);
-	sqe->user_data = rs_ud_pack(tag, legacy_op == UBLK_IO_FETCH_REQ ?
+	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, legacy_op == UBLK_IO_FETCH_REQ ?
 				    RS_UD_OP_FETCH : RS_UD_OP_COMMIT);
 }
 
@@ -83,11 +84,13 @@ static void noop_handler(int sig)
 	(void)sig;
 }
 
-/* a queue thread's own: its ring, and its name for messages */
+/* a queue thread's own: its queues, its ring, and its name for messages */
 struct qthread {
-	struct rs_queue *q;
+	struct rs_queue *q;	/* its first queue: the thread's stats (enters, sleeps) */
+	struct rs_queue *qs[RS_MAX_QUEUES];	/* all it serves, qs[0] == q */
+	unsigned int nq;
 	struct io_uring ring;
-	char who[48];
+	char who[96];
 	unsigned int spin;	/* polls before the next sleep (adaptive) */
 	unsigned int idle;	/* waits without a poll, since the last probe */
 };
@@ -140,27 +143,16 @@ static size_t queue_buf_len(const struct rs_dev *d)
 	return d->path.scratch ? d->max_io : 0;
 }
 
-/* pin the thread, allocate its buffers; 0 or -errno */
-static int queue_setup_thread(struct qthread *t)
+/* queue @q's io buffers; 0 or -errno */
+static int queue_setup_buf(struct qthread *t, struct rs_queue *q, size_t blen)
 {
-	struct rs_queue *q = t->q;
-	struct rs_dev *d = q->dev;
 	struct rs_qstate *st = q->st;
-	size_t blen = queue_buf_len(d);
-	sigset_t set;
 	int ret;
 
-	snprintf(t->who, sizeof(t->who), "dev %d q %d", d->info.dev_id, q->q_id);
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR2);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	if (sched_setaffinity(0, sizeof(q->cpus), &q->cpus) < 0)
-		rs_warn("%s: cannot pin to cpus %s: %s", t->who, st->cpus,
-			strerror(errno));
 	st->tid = (uint32_t)gettid();
 	if (!blen)
 		return 0;
-	ret = rs_buf_alloc(&q->buf, blen, q->node, d->opts.huge, t->who);
+	ret = rs_buf_alloc(&q->buf, blen, q->node, q->dev->opts.huge, t->who);
 	if (ret < 0)
 		return ret;
 	st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
@@ -170,32 +162,73 @@ static int queue_setup_thread(struct qthread *t)
 	return 0;
 }
 
+/* the queues thread @t serves: its first, then every nr_threads-th; its name */
+static void queue_set_queues(struct qthread *t)
+{
+	struct rs_dev *d = t->q->dev;
+	unsigned int i, step = d->nr_threads ? d->nr_threads : d->nr_queues;
+	int n;
+
+	n = snprintf(t->who, sizeof(t->who), "dev %d q %d", d->info.dev_id, t->q->q_id);
+	for (i = (unsigned int)t->q->q_id; i < d->nr_queues; i += step) {
+		t->qs[t->nq++] = &d->q[i];
+		if (t->nq > 1 && n > 0 && (size_t)n < sizeof(t->who))
+			n += snprintf(t->who + n, sizeof(t->who) - (size_t)n, ",%u", i);
+	}
+}
+
+/* pin the thread to its queues' CPUs, allocate their buffers; 0 or -errno */
+static int queue_setup_thread(struct qthread *t)
+{
+	struct rs_dev *d = t->q->dev;
+	size_t blen = queue_buf_len(d);
+	cpu_set_t cpus = t->q->cpus;
+	unsigned int i;
+	sigset_t set;
+	int ret = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	for (i = 1; i < t->nq; i++)
+		CPU_OR(&cpus, &cpus, &t->qs[i]->cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus) < 0)
+		rs_warn("%s: cannot pin to the cpus of its queues (%s...): %s", t->who,
+			t->q->st->cpus, strerror(errno));
+	for (i = 0; i < t->nq && ret == 0; i++)
+		ret = queue_setup_buf(t, t->qs[i], blen);
+	return ret;
+}
+
 /* the ring, the char node registered in it, a FETCH_REQ per tag; 0 or
  * -errno (the ring is gone then) */
 static int queue_setup_ring(struct qthread *t)
 {
 	struct rs_queue *q = t->q;
 	struct rs_dev *d = q->dev;
+	unsigned int tag, i, n = d->depth * t->nq;
 	struct io_uring_cqe *cqe;
-	unsigned int tag;
 	int ret;
 
-	ret = ring_init(&t->ring, d->depth);
+	ret = ring_init(&t->ring, n);
 	if (ret < 0) {
-		rs_err("%s: io_uring setup (%u entries): %s", t->who, d->depth,
+		rs_err("%s: io_uring setup (%u entries): %s", t->who, n,
 		       strerror(-ret));
 		return ret;
 	}
+	/* one registration serves every queue: the char node opens once */
 	ret = io_uring_register_files(&t->ring, &q->cdev_fd, 1);
 	if (ret < 0) {
 		rs_err("%s: register %s: %s", t->who, d->cdev, strerror(-ret));
 		goto fail;
 	}
-	for (tag = 0; tag < d->depth; tag++)
-		prep_io(q, io_uring_get_sqe(&t->ring), UBLK_IO_FETCH_REQ, tag, -1);
+	for (i = 0; i < t->nq; i++)
+		for (tag = 0; tag < d->depth; tag++)
+			prep_io(t->qs[i], io_uring_get_sqe(&t->ring),
+				UBLK_IO_FETCH_REQ, tag, -1);
 	ret = io_uring_submit(&t->ring);
-	if (ret != (int)d->depth) {
-		rs_err("%s: submitting %u FETCH_REQ: %s", t->who, d->depth,
+	if (ret != (int)n) {
+		rs_err("%s: submitting %u FETCH_REQ: %s", t->who, n,
 		       ret < 0 ? strerror(-ret) : "short submit");
 		ret = ret < 0 ? ret : -EIO;
 		goto fail;
@@ -203,8 +236,8 @@ static int queue_setup_ring(struct qthread *t)
 	/* a FETCH_REQ the driver refused completes at once: look for one */
 	if (io_uring_peek_cqe(&t->ring, &cqe) == 0 && cqe->res < 0) {
 		ret = cqe->res;
-		rs_err("%s tag %u: FETCH_REQ: %s%s", t->who,
-		       rs_ud_tag(cqe->user_data), strerror(-ret),
+		rs_err("%s tag %u: FETCH_REQ (q %u): %s%s", t->who,
+		       rs_ud_tag(cqe->user_data), rs_ud_q(cqe->user_data), strerror(-ret),
 		       d->pin ? rs_memlock_hint(ret) : "");
 		goto fail;
 	}
@@ -248,6 +281,43 @@ static int queue_wait(struct qthread *t)
 	return 0;
 }
 
+/* what queue_complete() counts per queue of its thread */
+struct qtally {
+	uint64_t reqs, bytes, cqes;
+};
+
+/* the queue a CQE is for (NULL: not one of the thread's) and its index */
+static struct rs_queue *cqe_queue(struct qthread *t, uint64_t ud, unsigned int *k)
+{
+	struct rs_dev *d = t->q->dev;
+	unsigned int q_id = rs_ud_q(ud);
+
+	if (t->nq == 1) {	/* one queue: no lookup */
+		*k = 0;
+		return q_id == (unsigned int)t->q->q_id ? t->q : NULL;
+	}
+	*k = (q_id - (unsigned int)t->q->q_id) / d->nr_threads;
+	return q_id < d->nr_queues && *k < t->nq && t->qs[*k]->q_id == (int)q_id ?
+	       t->qs[*k] : NULL;
+}
+
+/* the tallies into each queue's stats; handling time shared by requests */
+static void queue_account(struct qthread *t, const struct qtally *tl,
+			  uint64_t reqs, uint64_t ns)
+{
+	unsigned int k;
+
+	for (k = 0; k < t->nq; k++) {
+		struct rs_qstate *st = t->qs[k]->st;
+
+		if (reqs && tl[k].reqs)
+			st->handle_ns += t->nq == 1 ? ns : ns * tl[k].reqs / reqs;
+		st->cqes += tl[k].cqes;
+		st->reqs += tl[k].reqs;
+		st->bytes += tl[k].bytes;
+	}
+}
+
 /*
  * Handle every completion in the CQ: a fetched request goes to the target
  * and back as COMMIT_AND_FETCH; an aborted or failed command leaves
@@ -255,34 +325,38 @@ static int queue_wait(struct qthread *t)
  */
 static int queue_complete(struct qthread *t)
 {
-	struct rs_queue *q = t->q;
-	struct rs_dev *d = q->dev;
-	struct rs_qstate *st = q->st;
+	struct rs_dev *d = t->q->dev;
+	struct qtally tl[RS_MAX_QUEUES];
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
-	uint64_t t0 = now_ns(), bytes = 0, reqs = 0;
-	unsigned int head, tag, n = 0;
+	struct rs_queue *q;
+	uint64_t t0 = now_ns(), reqs = 0;
+	unsigned int head, tag, k, n = 0;
 	int gone = 0, res;
 
+	memset(tl, 0, t->nq * sizeof(tl[0]));
 	io_uring_for_each_cqe(&t->ring, head, cqe) {
 		n++;
 		res = cqe->res;
 		tag = rs_ud_tag(cqe->user_data);
+		q = cqe_queue(t, cqe->user_data, &k);
 		if (res == UBLK_IO_RES_ABORT) {
 			gone++;
 			continue;
 		}
-		if (res < 0 || tag >= d->depth) {
-			rs_warn("%s tag %u: command failed: %s", t->who, tag,
-				strerror(-res));
+		if (res < 0 || tag >= d->depth || !q) {
+			rs_warn("%s tag %u (q %u): command failed: %s", t->who, tag,
+				rs_ud_q(cqe->user_data), strerror(res < 0 ? -res : EINVAL));
 			gone++;
 			continue;
 		}
+		tl[k].cqes++;
 		q->store_off = ZUBLK_STORE_NONE;
 		res = d->tgt->handle(q, tag, &q->descs[tag]);
 		reqs++;
+		tl[k].reqs++;
 		if (res > 0)
-			bytes += (uint64_t)res;
+			tl[k].bytes += (uint64_t)res;
 		sqe = io_uring_get_sqe(&t->ring);
 		if (!sqe) {	/* cannot happen: one SQE per tag */
 			io_uring_submit(&t->ring);
@@ -291,11 +365,8 @@ static int queue_complete(struct qthread *t)
 		prep_io(q, sqe, UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res);
 	}
 	io_uring_cq_advance(&t->ring, n);
-	if (reqs)
-		st->handle_ns += now_ns() - t0;
-	st->cqes += n;
-	st->reqs += reqs;
-	st->bytes += bytes;
+	tl[0].cqes += n - (unsigned int)reqs;	/* aborts and failures: the thread's */
+	queue_account(t, tl, reqs, reqs ? now_ns() - t0 : 0);
 	return gone;
 }
 
@@ -304,17 +375,18 @@ static void *queue_thread(void *arg)
 	struct qthread t = { .q = arg };
 	struct rs_queue *q = t.q;
 	struct rs_dev *d = q->dev;
-	int inflight = (int)d->depth;
-	int ret;
+	int inflight, ret;
+	unsigned int i;
 
+	queue_set_queues(&t);
+	inflight = (int)(d->depth * t.nq);
 	t.spin = d->spin;	/* start polling; waits that find nothing stop it */
 
 	ret = queue_setup_thread(&t);
-	if (ret == 0) {
+	if (ret == 0)
 		ret = queue_setup_ring(&t);
-		if (ret < 0)
-			rs_buf_free(&q->buf);
-	}
+	for (i = 0; ret < 0 && i < t.nq; i++)
+		rs_buf_free(&t.qs[i]->buf);
 	q->setup_ret = ret;
 	sem_post(&q->ready);
 	if (ret < 0)
@@ -333,16 +405,12 @@ static void *queue_thread(void *arg)
 	return NULL;
 }
 
-int rs_queue_start(struct rs_queue *q)
+/* map the descriptors of queue @q; 0 or -errno */
+static int queue_map(struct rs_queue *q)
 {
 	struct rs_dev *d = q->dev;
 	struct ublksrv_io_desc *p;
-	struct sigaction sa;
 	int ret;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = noop_handler;	/* no SA_RESTART: wakes io_uring_enter */
-	sigaction(SIGUSR2, &sa, NULL);
 
 	q->cdev_fd = d->cdev_fd;	/* the char device opens only once */
 	q->descs_len = zu_descs_len(d->depth);
@@ -355,11 +423,39 @@ int rs_queue_start(struct rs_queue *q)
 		return ret;
 	}
 	q->descs = p;
+	return 0;
+}
+
+static void queue_unmap(struct rs_queue *q)
+{
+	if (q->descs)
+		munmap((void *)q->descs, q->descs_len);
+	q->descs = NULL;
+	q->cdev_fd = -1;
+}
+
+int rs_queue_start(struct rs_queue *q)
+{
+	struct rs_dev *d = q->dev;
+	unsigned int i, step = d->nr_threads ? d->nr_threads : d->nr_queues;
+	struct sigaction sa;
+	int ret = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = noop_handler;	/* no SA_RESTART: wakes io_uring_enter */
+	sigaction(SIGUSR2, &sa, NULL);
+
+	/* this queue's and those its thread takes along (--threads) */
+	for (i = (unsigned int)q->q_id; i < d->nr_queues && ret == 0; i += step)
+		ret = queue_map(&d->q[i]);
+	if (ret < 0)
+		goto fail;
 	sem_init(&q->ready, 0, 0);
 	ret = pthread_create(&q->thread, NULL, queue_thread, q);
 	if (ret) {
 		rs_err("dev %d q %d: pthread_create: %s", d->info.dev_id,
 		       q->q_id, strerror(ret));
+		ret = -ret;
 		goto fail;
 	}
 	q->started = true;
@@ -373,9 +469,8 @@ int rs_queue_start(struct rs_queue *q)
 	}
 	return 0;
 fail:
-	munmap((void *)q->descs, q->descs_len);
-	q->descs = NULL;
-	q->cdev_fd = -1;
+	for (i = (unsigned int)q->q_id; i < d->nr_queues; i += step)
+		queue_unmap(&d->q[i]);
 	return ret;
 }
 
@@ -393,10 +488,7 @@ void rs_queue_join(struct rs_queue *q)
 		q->started = false;
 	}
 	rs_buf_free(&q->buf);
-	if (q->descs)
-		munmap((void *)q->descs, q->descs_len);
-	q->descs = NULL;
-	q->cdev_fd = -1;
+	queue_unmap(q);
 }
 
 int rs_store_register(struct rs_dev *d)

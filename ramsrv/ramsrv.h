@@ -15,7 +15,9 @@
  *  - one queue thread per hardware queue (queue.c), pinned to the queue's
  *    CPUs: allocates the queue's io buffers, sets up its ring, submits a
  *    FETCH per tag, then handles requests until every command has completed
- *    (STOP_DEV aborts them) or abort_now says leave.
+ *    (STOP_DEV aborts them) or abort_now says leave. With --threads N below
+ *    the queue count, N threads: thread i serves queues i, i + N, ... through
+ *    one ring, pinned to the union of their CPUs (rs_dev.nr_threads).
  * Nothing else runs: no helper threads, no SQPOLL.
  *
  * Signals. Before any queue thread exists, rs_serve blocks SIGTERM, SIGINT,
@@ -130,6 +132,7 @@ struct rs_opts {
 	enum rs_copy_mode copy;
 	enum rs_pin pin;
 	enum rs_recovery recovery;
+	unsigned int threads;	/* --threads: server threads, 0 = one per queue */
 };
 
 /* ---- pure helpers (util.c, unit tested) ---- */
@@ -186,15 +189,19 @@ struct rs_drvq {
 /* Parse "name value" lines; unknown names are skipped. Counters found. */
 int rs_drv_parse(const char *text, struct rs_drvq *out);
 
-/* user_data packing for queue ring CQEs */
+/* user_data packing for queue ring CQEs: tag 0-15, op 16-23, q_id 24-39
+ * (one ring serves several queues with --threads) */
 #define RS_UD_OP_FETCH	1U
 #define RS_UD_OP_COMMIT	2U
-static inline uint64_t rs_ud_pack(unsigned int tag, unsigned int op)
+static inline uint64_t rs_ud_pack(unsigned int q_id, unsigned int tag,
+				  unsigned int op)
 {
-	return ((uint64_t)op << 16) | (tag & 0xffffU);
+	return ((uint64_t)(q_id & 0xffffU) << 24) | ((uint64_t)(op & 0xffU) << 16) |
+	       (tag & 0xffffU);
 }
 static inline unsigned int rs_ud_tag(uint64_t ud) { return ud & 0xffffU; }
 static inline unsigned int rs_ud_op(uint64_t ud) { return (ud >> 16) & 0xffU; }
+static inline unsigned int rs_ud_q(uint64_t ud) { return (ud >> 24) & 0xffffU; }
 
 /* ---- logging (util.c) ---- */
 extern char rs_last_err[256];
@@ -253,6 +260,7 @@ struct rs_state {
 	uint32_t huge_opt;	/* --hugepages (enum rs_huge), for recover */
 	uint32_t recoveries;	/* times `ramsrv recover` restarted the server */
 	uint64_t dev_flags;	/* flags ADD_DEV granted */
+	uint32_t nr_threads;	/* server threads (--threads); 0: one per queue */
 	struct rs_qstate q[RS_MAX_QUEUES];
 };
 
@@ -423,6 +431,11 @@ struct rs_dev {
 	struct rs_state *st;
 	struct rs_queue q[RS_MAX_QUEUES];
 	unsigned int nr_queues;
+	/*
+	 * server threads: thread i (queue i's, i < nr_threads) serves queues
+	 * i, i + nr_threads, ... through one ring; nr_queues by default
+	 */
+	unsigned int nr_threads;
 	unsigned int depth;
 	unsigned int max_io;
 	uint64_t size;
@@ -467,7 +480,9 @@ struct rs_dev {
 	int nr_nodes;
 };
 
-int rs_queue_start(struct rs_queue *q);	/* spawn thread, wait for fetches */
+/* spawn the thread of queue @q (q_id < nr_threads) serving it and the
+ * queues it takes along, wait for their fetches; 0 or -errno */
+int rs_queue_start(struct rs_queue *q);
 void rs_queue_join(struct rs_queue *q);
 void rs_queue_kick(struct rs_queue *q);
 /* ZUBLK_U_IO_REGISTER_STORE of d->store; before any FETCH. 0 or -errno */

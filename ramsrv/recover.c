@@ -47,6 +47,7 @@ int cmd_recover(int argc, char **argv)
 	o->size = st->size;
 	o->size_set = true;
 	o->queues = st->nr_queues;
+	o->threads = st->nr_threads < st->nr_queues ? st->nr_threads : 0;
 	o->depth = st->depth;
 	o->bs = st->bs;
 	o->max_io = st->max_io;

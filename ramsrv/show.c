@@ -69,6 +69,12 @@ static void copy_label(const struct rs_state *st, char *buf, size_t len)
 		snprintf(buf, len, "%s", st->copy_mode);
 }
 
+/* server threads (a state from before --threads says 0: one per queue) */
+static unsigned int nr_threads(const struct rs_state *st)
+{
+	return st->nr_threads ? st->nr_threads : st->nr_queues;
+}
+
 static void print_list(const struct rs_ent *e, const struct rs_state *st,
 		       bool json, bool first)
 {
@@ -79,9 +85,9 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 	driver_name(e->ctrl, drv, sizeof(drv));
 	copy_label(st, copy, sizeof(copy));
 	if (!json) {
-		printf("%-6s %-4d %-5s %14llu %6u %5u %-14s %-7s %7d %-8s %-8s %s\n",
+		printf("%-6s %-4d %-5s %14llu %6u %7u %5u %-14s %-7s %7d %-8s %-8s %s\n",
 		       drv, st->dev_id, st->target, (unsigned long long)st->size,
-		       st->nr_queues, st->depth, copy, st->recovery, st->pid,
+		       st->nr_queues, nr_threads(st), st->depth, copy, st->recovery, st->pid,
 		       state_name(st), dst, st->bdev);
 		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
 			if (!st->q[i].buf_len)	/* single/none: nothing allocated */
@@ -95,14 +101,14 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 		return;
 	}
 	printf("%s\n  {\"id\": %d, \"driver\": \"%s\", \"target\": \"%s\", \"size\": %llu, \"queues\": %u, "
-	       "\"depth\": %u, \"bs\": %u, \"max_io\": %u, \"pid\": %d, "
+	       "\"threads\": %u, \"depth\": %u, \"bs\": %u, \"max_io\": %u, \"pid\": %d, "
 	       "\"state\": \"%s\", \"bdev\": \"%s\", \"ctrl\": \"%s\", "
 	       "\"backing\": \"%s\", \"store\": \"%s\", \"store_policy\": \"%s\", \"copy\": \"%s\", "
 	       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"recovery\": \"%s\", "
 	       "\"recoveries\": %u, \"dev_state\": \"%s\", \"flags\": \"0x%llx\",\n"
 	       "   \"queue\": [",
 	       first ? "" : ",", st->dev_id, drv, st->target,
-	       (unsigned long long)st->size, st->nr_queues, st->depth, st->bs,
+	       (unsigned long long)st->size, st->nr_queues, nr_threads(st), st->depth, st->bs,
 	       st->max_io, st->pid, state_name(st), st->bdev, st->ctrl,
 	       st->backing, st->store_huge ? "hugepage" : "normal",
 	       st->store_policy, st->copy, st->copy_mode, st->copy_path,
@@ -147,8 +153,8 @@ int cmd_list(int argc, char **argv)
 	if (json)
 		printf("[");
 	else
-		printf("%-6s %-4s %-5s %14s %6s %5s %-14s %-7s %7s %-8s %-8s %s\n",
-		       "DRIVER", "ID", "TGT", "SIZE", "QUEUES", "DEPTH", "COPY",
+		printf("%-6s %-4s %-5s %14s %6s %7s %5s %-14s %-7s %7s %-8s %-8s %s\n",
+		       "DRIVER", "ID", "TGT", "SIZE", "QUEUES", "THREADS", "DEPTH", "COPY",
 		       "RECOV", "PID", "STATE", "DEV", "BDEV");
 	for (i = 0; i < n; i++) {
 		if (rs_state_open(ents[i].ctrl, ents[i].id, &st) < 0)
@@ -257,11 +263,13 @@ static void print_stats(int id, const struct rs_ent *e, const struct rs_state *s
 		cdev[0] = '\0';
 	if (json)
 		printf("{\"id\": %d, \"driver\": \"%s\", \"state\": \"%s\", \"target\": \"%s\", "
-		       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"queues\": [", id, drv,
-		       state_name(st), st->target, st->copy_mode, st->copy_path);
+		       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"threads\": %u, \"queues\": [",
+		       id, drv, state_name(st), st->target, st->copy_mode, st->copy_path,
+		       nr_threads(st));
 	else
-		printf("%s dev %d (%s, copy %s, %s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s\n",
-		       drv, id, st->target, copy, state_name(st), "Q", "REQS",
+		printf("%s dev %d (%s, copy %s, %s, %u server thread%s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s\n",
+		       drv, id, st->target, copy, state_name(st), nr_threads(st),
+		       nr_threads(st) == 1 ? "" : "s", "Q", "REQS",
 		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "HANDLE_NS/IO",
 		       "COPIES", "COPY_BYTES", "UCOPIES", "UCOPY_BYTES");
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)

@@ -148,13 +148,17 @@ static void test_node(void)
 
 static void test_ud(void)
 {
-	uint64_t ud = rs_ud_pack(4095, RS_UD_OP_COMMIT);
+	uint64_t ud = rs_ud_pack(63, 4095, RS_UD_OP_COMMIT);
 
 	CHECK("user_data tag", rs_ud_tag(ud) == 4095, "tag %u", rs_ud_tag(ud));
 	CHECK("user_data op", rs_ud_op(ud) == RS_UD_OP_COMMIT, "op %u", rs_ud_op(ud));
-	ud = rs_ud_pack(0, RS_UD_OP_FETCH);
-	CHECK("user_data fetch", rs_ud_tag(ud) == 0 && rs_ud_op(ud) == RS_UD_OP_FETCH, "ud %llx",
-	      (unsigned long long)ud);
+	CHECK("user_data queue", rs_ud_q(ud) == 63, "q %u", rs_ud_q(ud));
+	ud = rs_ud_pack(0, 0, RS_UD_OP_FETCH);
+	CHECK("user_data fetch", rs_ud_tag(ud) == 0 && rs_ud_op(ud) == RS_UD_OP_FETCH &&
+	      rs_ud_q(ud) == 0, "ud %llx", (unsigned long long)ud);
+	ud = rs_ud_pack(1, 65535, RS_UD_OP_FETCH);
+	CHECK("user_data no overlap", rs_ud_q(ud) == 1 && rs_ud_tag(ud) == 65535 &&
+	      rs_ud_op(ud) == RS_UD_OP_FETCH, "ud %llx", (unsigned long long)ud);
 }
 
 /* resolve with --pin @pin; returns the result, plan in *p */
