@@ -42,11 +42,13 @@ static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 	cmd->result = result;
 	if (d->store_mode)	/* a store offset, or ZUBLK_STORE_NONE */
 		cmd->addr = legacy_op == UBLK_IO_FETCH_REQ ? 0 : q->store_off;
-	else if (d->user_copy)	/* no io buffer, the driver wants addr 0 */
+	else if (d->user_copy || d->zc)	/* no io buffer, the driver wants addr 0 */
 		cmd->addr = 0;
 	else
 		cmd->addr = (uint64_t)(uintptr_t)((char *)q->buf.addr +
 						  (size_t)tag * d->max_io);
+	if (d->zc)	/* AUTO_BUF_REG: the request's pages go to table slot = tag */
+		sqe->addr = zublk_auto_buf_reg_addr((uint16_t)tag, 0);
 	sqe->user_data = rs_ud_pack(tag, legacy_op == UBLK_IO_FETCH_REQ ?
 				    RS_UD_OP_FETCH : RS_UD_OP_COMMIT);
 }
@@ -133,7 +135,7 @@ static void spin_learn(struct qthread *t, const struct rs_dev *d,
  * store: none */
 static size_t queue_buf_len(const struct rs_dev *d)
 {
-	if (d->store_mode)
+	if (d->store_mode || d->zc)
 		return 0;
 	if (!d->user_copy)
 		return (size_t)d->depth * d->max_io;
@@ -170,6 +172,70 @@ static int queue_setup_thread(struct qthread *t)
 	return 0;
 }
 
+/*
+ * zc (AUTO_BUF_REG): a sparse buffer table of a slot per tag, where the
+ * driver registers each request's pages before delivering it (the store
+ * file is fixed file 1, see queue_setup_ring); 0 or -errno
+ */
+static int zc_setup_ring(struct qthread *t)
+{
+	struct rs_dev *d = t->q->dev;
+	int ret = io_uring_register_buffers_sparse(&t->ring, d->depth);
+
+	if (ret < 0)
+		rs_err("%s: sparse buffer table of %u: %s", t->who, d->depth,
+		       strerror(-ret));
+	return ret < 0 ? ret : 0;
+}
+
+static struct io_uring_sqe *zc_sqe(struct qthread *t)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
+
+	if (!sqe) {	/* cannot happen: one SQE per tag */
+		io_uring_submit(&t->ring);
+		sqe = io_uring_get_sqe(&t->ring);
+	}
+	return sqe;
+}
+
+/*
+ * zc: after handle() named a data op (q->zc_op), queue it instead of the
+ * commit: its CQE (RS_UD_OP_DATA, carrying handle()'s result) commits.
+ * False when there is none (null, or not a READ/WRITE).
+ */
+static bool zc_submit(struct qthread *t, unsigned int tag, int res)
+{
+	struct rs_queue *q = t->q;
+	struct io_uring_sqe *sqe;
+
+	if (!q->zc_op || res < 0)
+		return false;
+	sqe = zc_sqe(t);
+	if (q->zc_op == IORING_OP_READ_FIXED)
+		io_uring_prep_read_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, (int)tag);
+	else
+		io_uring_prep_write_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, (int)tag);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->user_data = rs_ud_pack(tag, RS_UD_OP_DATA) | (uint64_t)(uint32_t)res << 32;
+	q->st->data_ops++;
+	return true;
+}
+
+/* zc: a data op completed: the commit result for its request */
+static int zc_done(struct qthread *t, const struct io_uring_cqe *cqe)
+{
+	int res = (int)(uint32_t)(cqe->user_data >> 32);
+
+	if (cqe->res < 0 || (uint32_t)cqe->res != (uint32_t)res) {
+		rs_warn("%s tag %u: fixed-buffer read/write of %d bytes: %s",
+			t->who, rs_ud_tag(cqe->user_data), res,
+			cqe->res < 0 ? strerror(-cqe->res) : "short");
+		return cqe->res < 0 ? cqe->res : -EIO;
+	}
+	return res;
+}
+
 /* the ring, the char node registered in it, a FETCH_REQ per tag; 0 or
  * -errno (the ring is gone then) */
 static int queue_setup_ring(struct qthread *t)
@@ -186,11 +252,15 @@ static int queue_setup_ring(struct qthread *t)
 		       strerror(-ret));
 		return ret;
 	}
-	ret = io_uring_register_files(&t->ring, &q->cdev_fd, 1);
+	/* zc: the store file is 1 (-1, an empty slot, without data) */
+	ret = io_uring_register_files(&t->ring, (int[]){ q->cdev_fd, d->store_fd },
+				      d->zc ? 2 : 1);
 	if (ret < 0) {
 		rs_err("%s: register %s: %s", t->who, d->cdev, strerror(-ret));
 		goto fail;
 	}
+	if (d->zc && (ret = zc_setup_ring(t)) < 0)
+		goto fail;
 	for (tag = 0; tag < d->depth; tag++)
 		prep_io(q, io_uring_get_sqe(&t->ring), UBLK_IO_FETCH_REQ, tag, -1);
 	ret = io_uring_submit(&t->ring);
@@ -268,6 +338,11 @@ static int queue_complete(struct qthread *t)
 		n++;
 		res = cqe->res;
 		tag = rs_ud_tag(cqe->user_data);
+		if (rs_ud_op(cqe->user_data) == RS_UD_OP_DATA) {	/* zc */
+			prep_io(q, zc_sqe(t), UBLK_IO_COMMIT_AND_FETCH_REQ, tag,
+				zc_done(t, cqe));
+			continue;
+		}
 		if (res == UBLK_IO_RES_ABORT) {
 			gone++;
 			continue;
@@ -279,10 +354,13 @@ static int queue_complete(struct qthread *t)
 			continue;
 		}
 		q->store_off = ZUBLK_STORE_NONE;
+		q->zc_op = 0;
 		res = d->tgt->handle(q, tag, &q->descs[tag]);
 		reqs++;
 		if (res > 0)
 			bytes += (uint64_t)res;
+		if (zc_submit(t, tag, res))
+			continue;
 		sqe = io_uring_get_sqe(&t->ring);
 		if (!sqe) {	/* cannot happen: one SQE per tag */
 			io_uring_submit(&t->ring);

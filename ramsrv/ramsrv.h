@@ -98,9 +98,15 @@ enum rs_recovery { RS_REC_OFF, RS_REC_QUEUE, RS_REC_REISSUE, RS_REC_FAIL };
  *          straight to/from the store;
  * none:    a null target that never moves data (STORE committing
  *          ZUBLK_STORE_NONE, else USER_COPY without a copy);
- * auto:    the cheapest the driver offers.
+ * zc:      upstream zero copy (UBLK_F_AUTO_BUF_REG, ublk_drv 6.16+): the
+ *          driver registers each request's pages in the queue ring's
+ *          buffer table; ram moves them once by an io_uring READ_FIXED /
+ *          WRITE_FIXED on its store file (one more io_uring op per IO),
+ *          null never touches them;
+ * auto:    the cheapest the driver offers (never zc).
  */
-enum rs_copy_mode { RS_COPY_AUTO, RS_COPY_CLASSIC, RS_COPY_SINGLE, RS_COPY_NONE };
+enum rs_copy_mode { RS_COPY_AUTO, RS_COPY_CLASSIC, RS_COPY_SINGLE, RS_COPY_NONE,
+		    RS_COPY_ZC };
 
 /* --pin: ZUBLK_F_PIN_BUF for classic io buffers (auto: when offered) */
 enum rs_pin { RS_PIN_AUTO, RS_PIN_ON, RS_PIN_OFF };	/* same order as rs_huge */
@@ -111,6 +117,7 @@ struct rs_copy_plan {
 	bool ucopy;		/* UBLK_F_USER_COPY */
 	bool store;		/* ZUBLK_F_STORE */
 	bool pin;		/* ZUBLK_F_PIN_BUF */
+	bool zc;		/* UBLK_F_AUTO_BUF_REG */
 };
 
 /* ---- options (cli.c / util.c) ---- */
@@ -157,7 +164,7 @@ struct target_ops;
 int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want, enum rs_pin pin,
 		    uint64_t feat, bool feat_known, struct rs_copy_plan *out,
 		    char *msg, size_t len);
-/* "buf", "pinned", "ucopy", "store": how a resolved plan moves data */
+/* "buf", "pinned", "ucopy", "store", "autobuf": how a resolved plan moves data */
 const char *rs_copy_path(const struct rs_copy_plan *p);
 
 const char *rs_recovery_name(enum rs_recovery r);
@@ -189,6 +196,7 @@ int rs_drv_parse(const char *text, struct rs_drvq *out);
 /* user_data packing for queue ring CQEs */
 #define RS_UD_OP_FETCH	1U
 #define RS_UD_OP_COMMIT	2U
+#define RS_UD_OP_DATA	3U	/* zc: the fixed-buffer op; bits 32-63: its commit result */
 static inline uint64_t rs_ud_pack(unsigned int tag, unsigned int op)
 {
 	return ((uint64_t)op << 16) | (tag & 0xffffU);
@@ -219,6 +227,7 @@ struct rs_qstate {
 	uint64_t copies;	/* memcpy calls doing so (one per request) */
 	uint64_t ucopy_bytes;	/* bytes moved by pread/pwrite on the char node */
 	uint64_t ucopies;	/* pread/pwrite transfers doing so */
+	uint64_t data_ops;	/* io_uring ops moving data (zc: READ/WRITE_FIXED) */
 	/* fixed after setup */
 	int32_t node;		/* NUMA node of the buffers (-1 unknown) */
 	int32_t want_node;	/* node chosen from the queue's CPUs */
@@ -227,7 +236,7 @@ struct rs_qstate {
 	uint64_t buf_addr;
 	uint64_t buf_len;
 	char cpus[64];
-	char pad[16];
+	char pad[8];
 } __attribute__((aligned(64)));
 
 struct rs_state {
@@ -247,8 +256,8 @@ struct rs_state {
 	char backing[256];
 	char store_policy[32];
 	char copy[48];		/* copy routine */
-	char copy_mode[16];	/* classic, single, none */
-	char copy_path[16];	/* how copy_mode runs: buf, pinned, ucopy, store */
+	char copy_mode[16];	/* classic, single, none, zc */
+	char copy_path[16];	/* how copy_mode runs: buf, pinned, ucopy, store, autobuf */
 	char recovery[16];	/* --recovery: off, queue, reissue, fail */
 	uint32_t huge_opt;	/* --hugepages (enum rs_huge), for recover */
 	uint32_t recoveries;	/* times `ramsrv recover` restarted the server */
@@ -407,6 +416,10 @@ struct rs_queue {
 	int node;
 	struct rs_qstate *st;
 	uint64_t store_off;	/* STORE: the commit addr handle() chose */
+	/* zc: the fixed-buffer op handle() asked for (0: none), on the store file */
+	uint8_t zc_op;		/* IORING_OP_READ_FIXED or IORING_OP_WRITE_FIXED */
+	uint32_t zc_len;
+	uint64_t zc_off;
 	pthread_t thread;
 	int setup_ret;		/* result of ring setup + fetches */
 	bool started;
@@ -442,6 +455,8 @@ struct rs_dev {
 	bool user_copy;		/* UBLK_F_USER_COPY: no io buffers */
 	bool store_mode;	/* ZUBLK_F_STORE: no io buffers, commit store offsets */
 	bool pin;		/* ZUBLK_F_PIN_BUF granted */
+	bool zc;		/* UBLK_F_AUTO_BUF_REG: no io buffers, data ops on store_fd */
+	int store_fd;		/* zc: the store as a file (ram; -1 without data) */
 	bool recover;		/* re-attach to a device whose server died */
 	uint32_t recoveries;	/* carried over in the state file */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping (at most) */
