@@ -193,3 +193,15 @@ rs_recover() {
 	rs_dev_state_is "$1" LIVE || fail "device $1 is $(rs_field "$1" dev_state) after recover"
 	[[ $(rs_field "$1" state) == live ]] || fail "server of device $1 is $(rs_field "$1" state) after recover"
 }
+
+# rs_expect STATUS PATTERN ARGS...: ramsrv ARGS fails with exit STATUS and a
+# one-line error containing PATTERN.
+rs_expect() {
+	local want=$1 pat=$2 rc=0 err
+	shift 2
+	err=$("$RAMSRV" "$@" 2>&1 >/dev/null) || rc=$?
+	((rc == want)) || fail "ramsrv $*: exit $rc, expected $want ($err)"
+	[[ $(wc -l <<<"$err") == 1 ]] || fail "ramsrv $*: error is not one line: $err"
+	[[ $err == *$pat* ]] || fail "ramsrv $*: error '$err' does not mention '$pat'"
+	info "ramsrv $* -> $rc: $err"
+}
