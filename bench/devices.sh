@@ -3,7 +3,7 @@
 # Guest-side device set-up shared by bench/sweep-guest, bench/kprof and
 # scripts/demo-guest.
 # Device names as in bench/sweep: brd, null_blk, DRV:TARGET[:MODE[:PIN]]
-# (no MODE: no --copy, ramsrv's default).
+# (no MODE: no --copy, ramsrv's default; MODE is any --copy, zc included).
 # The caller sets: root (the repository), RAMSRV, size_mb (every device's
 # size; fio covers all of it), scheduler (the IO scheduler of every blk-mq
 # device, or "default"), log (a file that collects tool output) and who
