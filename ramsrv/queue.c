@@ -47,7 +47,7 @@ static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 	else
 		cmd->addr = (uint64_t)(uintptr_t)((char *)q->buf.addr +
 						  (size_t)tag * d->max_io);
-	if (d->zc)	/* AUTO_BUF_REG: the request's pages go to table slot = tag */
+	if (d->zc && !d->zc_reg)	/* AUTO_BUF_REG: the request's pages go to slot = tag */
 		sqe->addr = zublk_auto_buf_reg_addr((uint16_t)tag, 0);
 	sqe->user_data = rs_ud_pack(tag, legacy_op == UBLK_IO_FETCH_REQ ?
 				    RS_UD_OP_FETCH : RS_UD_OP_COMMIT);
@@ -199,9 +199,34 @@ static struct io_uring_sqe *zc_sqe(struct qthread *t)
 	return sqe;
 }
 
+/* zc-explicit: REGISTER_IO_BUF or UNREGISTER_IO_BUF of @tag's pages at slot = tag */
+static struct io_uring_sqe *zc_prep_bufreg(struct qthread *t, unsigned int tag,
+					   unsigned int op)
+{
+	struct io_uring_sqe *sqe = zc_sqe(t);
+	struct ublksrv_io_cmd *cmd;
+
+	if (!sqe)
+		return NULL;
+	memset(sqe, 0, sizeof(*sqe));
+	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = 0;			/* the char node, registered file 0 */
+	sqe->flags = IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+	sqe->cmd_op = op;
+	cmd->q_id = (uint16_t)t->q->q_id;
+	cmd->tag = (uint16_t)tag;
+	cmd->addr = tag;
+	sqe->user_data = rs_ud_pack(tag, RS_UD_OP_BUFREG);
+	t->q->st->buf_cmds++;
+	return sqe;
+}
+
 /*
  * zc: after handle() named a data op (q->zc_op), queue it instead of the
  * commit: its CQE (RS_UD_OP_DATA, carrying handle()'s result) commits.
+ * zc-explicit links it between REGISTER_IO_BUF and UNREGISTER_IO_BUF (the
+ * request completes once both the unregister and the commit are in).
  * False when there is none (null, or not a READ/WRITE).
  */
 static bool zc_submit(struct qthread *t, unsigned int tag, int res)
@@ -211,6 +236,10 @@ static bool zc_submit(struct qthread *t, unsigned int tag, int res)
 
 	if (!q->zc_op || res < 0)
 		return false;
+	if (q->dev->zc_reg) {	/* the data op runs only if this succeeded */
+		sqe = zc_prep_bufreg(t, tag, UBLK_U_IO_REGISTER_IO_BUF);
+		sqe->flags |= IOSQE_IO_LINK;
+	}
 	sqe = zc_sqe(t);
 	if (q->zc_op == IORING_OP_READ_FIXED)
 		io_uring_prep_read_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, (int)tag);
@@ -219,6 +248,10 @@ static bool zc_submit(struct qthread *t, unsigned int tag, int res)
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = rs_ud_pack(tag, RS_UD_OP_DATA) | (uint64_t)(uint32_t)res << 32;
 	q->st->data_ops++;
+	if (q->dev->zc_reg) {	/* unregister whatever the data op did */
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		zc_prep_bufreg(t, tag, UBLK_U_IO_UNREGISTER_IO_BUF);
+	}
 	return true;
 }
 
@@ -338,6 +371,11 @@ static int queue_complete(struct qthread *t)
 		n++;
 		res = cqe->res;
 		tag = rs_ud_tag(cqe->user_data);
+		if (rs_ud_op(cqe->user_data) == RS_UD_OP_BUFREG) {	/* it failed */
+			rs_warn("%s tag %u: (UN)REGISTER_IO_BUF: %s", t->who, tag,
+				strerror(-res));
+			continue;
+		}
 		if (rs_ud_op(cqe->user_data) == RS_UD_OP_DATA) {	/* zc */
 			prep_io(q, zc_sqe(t), UBLK_IO_COMMIT_AND_FETCH_REQ, tag,
 				zc_done(t, cqe));
