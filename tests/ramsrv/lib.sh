@@ -132,7 +132,7 @@ rs_copy_path() {
 
 # rs_copy_mode ID: the copy mode `ramsrv list --json` shows for ID.
 rs_copy_mode() {
-	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z]*\)\".*/\1/p"
+	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z-]*\)\".*/\1/p"
 }
 
 # rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers a
