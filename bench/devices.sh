@@ -4,7 +4,7 @@
 # scripts/demo-guest.
 # Device names as in bench/sweep: brd, null_blk,
 # DRV:TARGET[:MODE[:PIN]][:threadsN] (no MODE: no --copy, ramsrv's default;
-# threadsN: ramsrv --threads N).
+# MODE is any --copy, zc included; threadsN: ramsrv --threads N).
 # The caller sets: root (the repository), RAMSRV, size_mb (every device's
 # size; fio covers all of it), scheduler (the IO scheduler of every blk-mq
 # device, or "default"), log (a file that collects tool output) and who

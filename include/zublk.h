@@ -29,6 +29,50 @@
 #endif
 
 /*
+ * Upstream zero copy by io_uring buffer registration (6.15, 6.16), which
+ * ramsrv's --copy zc speaks to the in-tree ublk_drv; zublk offers neither.
+ * SUPPORT_ZERO_COPY: the server registers a request's pages in its ring's
+ * sparse buffer table itself (REGISTER_IO_BUF, addr = table index) and
+ * drops them after its last fixed-buffer op (UNREGISTER_IO_BUF).
+ * AUTO_BUF_REG: the driver does both, registering the pages of the request
+ * a FETCH or COMMIT_AND_FETCH delivers at the index that command's SQE
+ * names in sqe->addr (not in ublksrv_io_cmd.addr, which stays 0), and
+ * dropping them at the request's commit.
+ */
+#ifndef UBLK_F_SUPPORT_ZERO_COPY
+#define UBLK_F_SUPPORT_ZERO_COPY	(1ULL << 0)
+#endif
+#ifndef UBLK_F_AUTO_BUF_REG
+#define UBLK_F_AUTO_BUF_REG		(1ULL << 11)
+#endif
+#ifndef UBLK_U_IO_REGISTER_IO_BUF
+#define UBLK_U_IO_REGISTER_IO_BUF	_IOWR('u', 0x23, struct ublksrv_io_cmd)
+#define UBLK_U_IO_UNREGISTER_IO_BUF	_IOWR('u', 0x24, struct ublksrv_io_cmd)
+#endif
+#ifndef UBLK_AUTO_BUF_REG_FALLBACK
+/*
+ * AUTO_BUF_REG's per-command request, carried in sqe->addr as
+ * index | flags << 16 | reserved0 << 24 | reserved1 << 32 (reserved: 0).
+ * FALLBACK: if the registration fails, deliver the request anyway with
+ * UBLK_IO_F_NEED_REG_BUF in its descriptor's flags (else it fails).
+ */
+#define UBLK_AUTO_BUF_REG_FALLBACK	(1 << 0)
+#define UBLK_AUTO_BUF_REG_F_MASK	UBLK_AUTO_BUF_REG_FALLBACK
+#define UBLK_IO_F_NEED_REG_BUF		(1U << 17)
+struct ublk_auto_buf_reg {
+	__u16	index;		/* sparse buffer table slot */
+	__u8	flags;		/* UBLK_AUTO_BUF_REG_* */
+	__u8	reserved0;
+	__u32	reserved1;
+};
+#endif
+/* the sqe->addr that asks AUTO_BUF_REG for table slot @index */
+static inline __u64 zublk_auto_buf_reg_addr(__u16 index, __u8 flags)
+{
+	return (__u64)index | (__u64)flags << 16;
+}
+
+/*
  * Parameter types of later kernels that zublk implements (DMA_ALIGN from
  * 6.13, SEGMENT from 6.15), with their upstream numbers and layouts.  A
  * newer <linux/ublk_cmd.h> defines each type together with its struct, so

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <linux/io_uring.h>
 #include "ramsrv.h"
 
 #define RS_COPY_SPLIT	16384
@@ -206,6 +207,35 @@ static int none_from_req(struct rs_queue *q, unsigned int tag, void *data,
 	return none_to_req(q, tag, data, len);
 }
 
+/*
+ * zc: name the fixed-buffer op the queue loop submits after handle(): the
+ * request's pages (registered by the driver at table slot = tag) and the
+ * store file at @data's offset. A READ request is filled from the store
+ * (IORING_OP_READ_FIXED reads the file into the registered buffer), a WRITE
+ * request's pages are written to it (WRITE_FIXED).
+ */
+static int zc_name(struct rs_queue *q, const void *data, size_t len, uint8_t op)
+{
+	q->zc_op = op;
+	q->zc_off = (uint64_t)((const char *)data - (const char *)q->dev->store);
+	q->zc_len = (uint32_t)len;
+	return 0;
+}
+
+static int zc_to_req(struct rs_queue *q, unsigned int tag, const void *data,
+		     size_t len)
+{
+	(void)tag;
+	return zc_name(q, data, len, IORING_OP_READ_FIXED);
+}
+
+static int zc_from_req(struct rs_queue *q, unsigned int tag, void *data,
+		       size_t len)
+{
+	(void)tag;
+	return zc_name(q, data, len, IORING_OP_WRITE_FIXED);
+}
+
 static const struct rs_path path_buf = {
 	.to_req = buf_to_req, .from_req = buf_from_req,	/* name: rs_copy_init() */
 };
@@ -225,6 +255,10 @@ static const struct rs_path path_store_scratch = {
 	.name = "driver, scratch store",
 	.to_req = sstore_to_req, .from_req = sstore_from_req,
 };
+static const struct rs_path path_zc = {
+	.name = "io_uring fixed buffer",
+	.to_req = zc_to_req, .from_req = zc_from_req,
+};
 static const struct rs_path path_none = {
 	.name = "none",
 	.to_req = none_to_req, .from_req = none_from_req,
@@ -238,6 +272,8 @@ static const struct rs_path *path_pick(const struct rs_dev *d)
 		return data ? &path_buf : &path_none;
 	if (d->copy == RS_COPY_NONE)
 		return &path_none;
+	if (d->zc)	/* null: the driver registers the pages, nobody reads them */
+		return data ? &path_zc : &path_none;
 	if (d->store_mode)
 		return data ? &path_store : &path_store_scratch;
 	return data ? &path_ucopy : &path_ucopy_scratch;

@@ -176,6 +176,7 @@ static void serve_init(struct rs_dev *d)
 	d->depth = o->depth;
 	d->size = o->size_set ? o->size : RS_DEF_SIZE;
 	d->cdev_fd = -1;
+	d->store_fd = -1;
 	for (i = 0; i < RS_MAX_QUEUES; i++)
 		d->q[i].cdev_fd = -1;
 }
@@ -198,7 +199,12 @@ static int select_copy(struct rs_dev *d)
 		d->user_copy = info->flags & UBLK_F_USER_COPY;
 		d->store_mode = info->flags & ZUBLK_F_STORE;
 		d->pin = info->flags & ZUBLK_F_PIN_BUF;
-		if ((d->copy == RS_COPY_CLASSIC) != (!d->user_copy && !d->store_mode)) {
+		d->zc_reg = info->flags & UBLK_F_SUPPORT_ZERO_COPY;
+		d->zc = (info->flags & UBLK_F_AUTO_BUF_REG) || d->zc_reg;
+		if ((d->copy == RS_COPY_CLASSIC) !=
+		    (!d->user_copy && !d->store_mode && !d->zc) ||
+		    (d->copy == RS_COPY_ZC) != (d->zc && !d->zc_reg) ||
+		    (d->copy == RS_COPY_ZC_REG) != d->zc_reg) {
 			rs_err("dev %d: the device's flags 0x%llx do not match copy mode %s",
 			       info->dev_id, (unsigned long long)info->flags,
 			       rs_copy_name(d->copy));
@@ -217,6 +223,8 @@ static int select_copy(struct rs_dev *d)
 	d->user_copy = plan.ucopy;
 	d->store_mode = plan.store;
 	d->pin = plan.pin;
+	d->zc = plan.zc;
+	d->zc_reg = plan.zc_reg;
 	return 0;
 }
 
@@ -241,6 +249,8 @@ static int fill_dev_info(struct rs_dev *d)
 		info->flags |= ZUBLK_F_STORE;
 	if (d->pin)
 		info->flags |= ZUBLK_F_PIN_BUF;
+	if (d->zc)
+		info->flags |= d->zc_reg ? UBLK_F_SUPPORT_ZERO_COPY : UBLK_F_AUTO_BUF_REG;
 	ret = rs_recovery_flags(o->recovery, d->ctrl.features,
 				d->ctrl.features != 0, &rf, m, sizeof(m));
 	if (ret < 0) {
@@ -265,6 +275,11 @@ static int check_granted(struct rs_dev *d)
 	if (d->store_mode && !(flags & ZUBLK_F_STORE)) {
 		rs_err("--copy %s: the driver dropped ZUBLK_F_STORE at ADD_DEV",
 		       rs_copy_name(d->copy));
+		return -EOPNOTSUPP;
+	}
+	if (d->zc && !(flags & (d->zc_reg ? UBLK_F_SUPPORT_ZERO_COPY : UBLK_F_AUTO_BUF_REG))) {
+		rs_err("--copy %s: the driver dropped %s at ADD_DEV", rs_copy_name(d->copy),
+		       d->zc_reg ? "UBLK_F_SUPPORT_ZERO_COPY" : "UBLK_F_AUTO_BUF_REG");
 		return -EOPNOTSUPP;
 	}
 	if (d->pin && !(flags & ZUBLK_F_PIN_BUF)) {
@@ -361,7 +376,7 @@ static int publish_state(struct rs_dev *d)
 	int id = (int)d->info.dev_id, ret;
 	struct rs_copy_plan plan = {
 		.mode = d->copy, .ucopy = d->user_copy,
-		.store = d->store_mode, .pin = d->pin,
+		.store = d->store_mode, .pin = d->pin, .zc = d->zc, .zc_reg = d->zc_reg,
 	};
 	struct rs_state *st;
 

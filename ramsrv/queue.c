@@ -21,6 +21,19 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/*
+ * zc: the request's slot in the thread's sparse buffer table: a block of
+ * depth slots per queue it serves, in the order it serves them (queue i,
+ * i + N, ... with --threads N; see queue_set_queues)
+ */
+static unsigned int zc_slot(const struct rs_queue *q, unsigned int tag)
+{
+	const struct rs_dev *d = q->dev;
+	unsigned int step = d->nr_threads ? d->nr_threads : d->nr_queues;
+
+	return (unsigned int)q->q_id / step * d->depth + tag;
+}
+
 static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 		    unsigned int legacy_op, unsigned int tag, int result)
 {
@@ -43,11 +56,13 @@ static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 	cmd->result = result;
 	if (d->store_mode)	/* a store offset, or ZUBLK_STORE_NONE */
 		cmd->addr = legacy_op == UBLK_IO_FETCH_REQ ? 0 : q->store_off;
-	else if (d->user_copy)	/* no io buffer, the driver wants addr 0 */
+	else if (d->user_copy || d->zc)	/* no io buffer, the driver wants addr 0 */
 		cmd->addr = 0;
 	else
 		cmd->addr = (uint64_t)(uintptr_t)((char *)q->buf.addr +
 						  (size_t)tag * d->max_io);
+	if (d->zc && !d->zc_reg)	/* AUTO_BUF_REG: the request's pages go to its slot */
+		sqe->addr = zublk_auto_buf_reg_addr((uint16_t)zc_slot(q, tag), 0);
 	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, legacy_op == UBLK_IO_FETCH_REQ ?
 				    RS_UD_OP_FETCH : RS_UD_OP_COMMIT);
 }
@@ -136,7 +151,7 @@ static void spin_learn(struct qthread *t, const struct rs_dev *d,
  * store: none */
 static size_t queue_buf_len(const struct rs_dev *d)
 {
-	if (d->store_mode)
+	if (d->store_mode || d->zc)
 		return 0;
 	if (!d->user_copy)
 		return (size_t)d->depth * d->max_io;
@@ -200,6 +215,107 @@ static int queue_setup_thread(struct qthread *t)
 	return ret;
 }
 
+/*
+ * zc (AUTO_BUF_REG): a sparse buffer table of a slot per tag of each queue
+ * the thread serves (zc_slot), where the driver registers each request's
+ * pages before delivering it (the store file is fixed file 1, see
+ * queue_setup_ring); 0 or -errno
+ */
+static int zc_setup_ring(struct qthread *t)
+{
+	struct rs_dev *d = t->q->dev;
+	unsigned int n = d->depth * t->nq;
+	int ret = io_uring_register_buffers_sparse(&t->ring, n);
+
+	if (ret < 0)
+		rs_err("%s: sparse buffer table of %u: %s", t->who, n, strerror(-ret));
+	return ret < 0 ? ret : 0;
+}
+
+static struct io_uring_sqe *zc_sqe(struct qthread *t)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
+
+	if (!sqe) {	/* cannot happen: one SQE per tag */
+		io_uring_submit(&t->ring);
+		sqe = io_uring_get_sqe(&t->ring);
+	}
+	return sqe;
+}
+
+/* zc-explicit: REGISTER_IO_BUF or UNREGISTER_IO_BUF of @tag's pages at its slot */
+static struct io_uring_sqe *zc_prep_bufreg(struct qthread *t, struct rs_queue *q,
+					   unsigned int tag, unsigned int op)
+{
+	struct io_uring_sqe *sqe = zc_sqe(t);
+	struct ublksrv_io_cmd *cmd;
+
+	if (!sqe)
+		return NULL;
+	memset(sqe, 0, sizeof(*sqe));
+	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = 0;			/* the char node, registered file 0 */
+	sqe->flags = IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+	sqe->cmd_op = op;
+	cmd->q_id = (uint16_t)q->q_id;
+	cmd->tag = (uint16_t)tag;
+	cmd->addr = zc_slot(q, tag);
+	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_BUFREG);
+	q->st->buf_cmds++;
+	return sqe;
+}
+
+/*
+ * zc: after handle() named a data op (q->zc_op), queue it instead of the
+ * commit: its CQE (RS_UD_OP_DATA, carrying handle()'s result) commits.
+ * zc-explicit links it between REGISTER_IO_BUF and UNREGISTER_IO_BUF (the
+ * request completes once both the unregister and the commit are in).
+ * False when there is none (null, or not a READ/WRITE).
+ */
+static bool zc_submit(struct qthread *t, struct rs_queue *q, unsigned int tag,
+		      int res)
+{
+	struct io_uring_sqe *sqe;
+	int slot = (int)zc_slot(q, tag);
+
+	if (!q->zc_op || res < 0)
+		return false;
+	if (q->dev->zc_reg) {	/* the data op runs only if this succeeded */
+		sqe = zc_prep_bufreg(t, q, tag, UBLK_U_IO_REGISTER_IO_BUF);
+		sqe->flags |= IOSQE_IO_LINK;
+	}
+	sqe = zc_sqe(t);
+	if (q->zc_op == IORING_OP_READ_FIXED)
+		io_uring_prep_read_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, slot);
+	else
+		io_uring_prep_write_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, slot);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	/* the commit result rides along in sectors: up to RS_MAX_MAX_IO */
+	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_DATA) |
+			 (uint64_t)((uint32_t)res >> 9) << RS_UD_RES_SHIFT;
+	q->st->data_ops++;
+	if (q->dev->zc_reg) {	/* unregister whatever the data op did */
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		zc_prep_bufreg(t, q, tag, UBLK_U_IO_UNREGISTER_IO_BUF);
+	}
+	return true;
+}
+
+/* zc: a data op completed: the commit result for its request */
+static int zc_done(struct qthread *t, const struct io_uring_cqe *cqe)
+{
+	int res = (int)((cqe->user_data >> RS_UD_RES_SHIFT) << 9);
+
+	if (cqe->res < 0 || (uint32_t)cqe->res != (uint32_t)res) {
+		rs_warn("%s tag %u: fixed-buffer read/write of %d bytes: %s",
+			t->who, rs_ud_tag(cqe->user_data), res,
+			cqe->res < 0 ? strerror(-cqe->res) : "short");
+		return cqe->res < 0 ? cqe->res : -EIO;
+	}
+	return res;
+}
+
 /* the ring, the char node registered in it, a FETCH_REQ per tag; 0 or
  * -errno (the ring is gone then) */
 static int queue_setup_ring(struct qthread *t)
@@ -216,12 +332,16 @@ static int queue_setup_ring(struct qthread *t)
 		       strerror(-ret));
 		return ret;
 	}
-	/* one registration serves every queue: the char node opens once */
-	ret = io_uring_register_files(&t->ring, &q->cdev_fd, 1);
+	/* one registration serves every queue: the char node opens once; zc:
+	 * the store file is 1 (-1, an empty slot, without data) */
+	ret = io_uring_register_files(&t->ring, (int[]){ q->cdev_fd, d->store_fd },
+				      d->zc ? 2 : 1);
 	if (ret < 0) {
 		rs_err("%s: register %s: %s", t->who, d->cdev, strerror(-ret));
 		goto fail;
 	}
+	if (d->zc && (ret = zc_setup_ring(t)) < 0)
+		goto fail;
 	for (i = 0; i < t->nq; i++)
 		for (tag = 0; tag < d->depth; tag++)
 			prep_io(t->qs[i], io_uring_get_sqe(&t->ring),
@@ -340,6 +460,16 @@ static int queue_complete(struct qthread *t)
 		res = cqe->res;
 		tag = rs_ud_tag(cqe->user_data);
 		q = cqe_queue(t, cqe->user_data, &k);
+		if (rs_ud_op(cqe->user_data) == RS_UD_OP_BUFREG) {	/* it failed */
+			rs_warn("%s tag %u: (UN)REGISTER_IO_BUF: %s", t->who, tag,
+				strerror(-res));
+			continue;
+		}
+		if (rs_ud_op(cqe->user_data) == RS_UD_OP_DATA && q) {	/* zc */
+			prep_io(q, zc_sqe(t), UBLK_IO_COMMIT_AND_FETCH_REQ, tag,
+				zc_done(t, cqe));
+			continue;
+		}
 		if (res == UBLK_IO_RES_ABORT) {
 			gone++;
 			continue;
@@ -352,11 +482,14 @@ static int queue_complete(struct qthread *t)
 		}
 		tl[k].cqes++;
 		q->store_off = ZUBLK_STORE_NONE;
+		q->zc_op = 0;
 		res = d->tgt->handle(q, tag, &q->descs[tag]);
 		reqs++;
 		tl[k].reqs++;
 		if (res > 0)
 			tl[k].bytes += (uint64_t)res;
+		if (zc_submit(t, q, tag, res))
+			continue;
 		sqe = io_uring_get_sqe(&t->ring);
 		if (!sqe) {	/* cannot happen: one SQE per tag */
 			io_uring_submit(&t->ring);
@@ -365,7 +498,8 @@ static int queue_complete(struct qthread *t)
 		prep_io(q, sqe, UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res);
 	}
 	io_uring_cq_advance(&t->ring, n);
-	tl[0].cqes += n - (unsigned int)reqs;	/* aborts and failures: the thread's */
+	/* zc data ops, aborts and failures: the thread's */
+	tl[0].cqes += n - (unsigned int)reqs;
 	queue_account(t, tl, reqs, reqs ? now_ns() - t0 : 0);
 	return gone;
 }

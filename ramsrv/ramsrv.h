@@ -100,9 +100,18 @@ enum rs_recovery { RS_REC_OFF, RS_REC_QUEUE, RS_REC_REISSUE, RS_REC_FAIL };
  *          straight to/from the store;
  * none:    a null target that never moves data (STORE committing
  *          ZUBLK_STORE_NONE, else USER_COPY without a copy);
- * auto:    the cheapest the driver offers.
+ * zc:      upstream zero copy (UBLK_F_AUTO_BUF_REG, ublk_drv 6.16+): the
+ *          driver registers each request's pages in the queue ring's
+ *          buffer table; ram moves them once by an io_uring READ_FIXED /
+ *          WRITE_FIXED on its store file (one more io_uring op per IO),
+ *          null never touches them;
+ * zc-explicit: the same data path, with UBLK_F_SUPPORT_ZERO_COPY (6.15+):
+ *          the server registers and unregisters the pages itself, a
+ *          REGISTER_IO_BUF -> data op -> UNREGISTER_IO_BUF chain per IO;
+ * auto:    the cheapest the driver offers (never zc).
  */
-enum rs_copy_mode { RS_COPY_AUTO, RS_COPY_CLASSIC, RS_COPY_SINGLE, RS_COPY_NONE };
+enum rs_copy_mode { RS_COPY_AUTO, RS_COPY_CLASSIC, RS_COPY_SINGLE, RS_COPY_NONE,
+		    RS_COPY_ZC, RS_COPY_ZC_REG };
 
 /* --pin: ZUBLK_F_PIN_BUF for classic io buffers (auto: when offered) */
 enum rs_pin { RS_PIN_AUTO, RS_PIN_ON, RS_PIN_OFF };	/* same order as rs_huge */
@@ -113,6 +122,8 @@ struct rs_copy_plan {
 	bool ucopy;		/* UBLK_F_USER_COPY */
 	bool store;		/* ZUBLK_F_STORE */
 	bool pin;		/* ZUBLK_F_PIN_BUF */
+	bool zc;		/* zero copy: UBLK_F_AUTO_BUF_REG, or with zc_reg */
+	bool zc_reg;		/* UBLK_F_SUPPORT_ZERO_COPY (zc-explicit) */
 };
 
 /* ---- options (cli.c / util.c) ---- */
@@ -160,7 +171,7 @@ struct target_ops;
 int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want, enum rs_pin pin,
 		    uint64_t feat, bool feat_known, struct rs_copy_plan *out,
 		    char *msg, size_t len);
-/* "buf", "pinned", "ucopy", "store": how a resolved plan moves data */
+/* "buf", "pinned", "ucopy", "store", "autobuf", "regbuf": how a resolved plan moves data */
 const char *rs_copy_path(const struct rs_copy_plan *p);
 
 const char *rs_recovery_name(enum rs_recovery r);
@@ -193,6 +204,9 @@ int rs_drv_parse(const char *text, struct rs_drvq *out);
  * (one ring serves several queues with --threads) */
 #define RS_UD_OP_FETCH	1U
 #define RS_UD_OP_COMMIT	2U
+#define RS_UD_OP_DATA	3U	/* zc: the fixed-buffer op; bits 40-63: its commit result */
+#define RS_UD_RES_SHIFT	40	/* ... in 512-byte sectors (RS_MAX_MAX_IO fits) */
+#define RS_UD_OP_BUFREG	4U	/* zc-explicit: REGISTER/UNREGISTER_IO_BUF (CQE on failure) */
 static inline uint64_t rs_ud_pack(unsigned int q_id, unsigned int tag,
 				  unsigned int op)
 {
@@ -226,6 +240,7 @@ struct rs_qstate {
 	uint64_t copies;	/* memcpy calls doing so (one per request) */
 	uint64_t ucopy_bytes;	/* bytes moved by pread/pwrite on the char node */
 	uint64_t ucopies;	/* pread/pwrite transfers doing so */
+	uint64_t data_ops;	/* io_uring ops moving data (zc: READ/WRITE_FIXED) */
 	/* fixed after setup */
 	int32_t node;		/* NUMA node of the buffers (-1 unknown) */
 	int32_t want_node;	/* node chosen from the queue's CPUs */
@@ -234,7 +249,7 @@ struct rs_qstate {
 	uint64_t buf_addr;
 	uint64_t buf_len;
 	char cpus[64];
-	char pad[16];
+	uint64_t buf_cmds;	/* zc-explicit: REGISTER/UNREGISTER_IO_BUF commands */
 } __attribute__((aligned(64)));
 
 struct rs_state {
@@ -254,8 +269,8 @@ struct rs_state {
 	char backing[256];
 	char store_policy[32];
 	char copy[48];		/* copy routine */
-	char copy_mode[16];	/* classic, single, none */
-	char copy_path[16];	/* how copy_mode runs: buf, pinned, ucopy, store */
+	char copy_mode[16];	/* classic, single, none, zc, zc-explicit */
+	char copy_path[16];	/* how copy_mode runs: buf, pinned, ucopy, store, autobuf, regbuf */
 	char recovery[16];	/* --recovery: off, queue, reissue, fail */
 	uint32_t huge_opt;	/* --hugepages (enum rs_huge), for recover */
 	uint32_t recoveries;	/* times `ramsrv recover` restarted the server */
@@ -415,6 +430,10 @@ struct rs_queue {
 	int node;
 	struct rs_qstate *st;
 	uint64_t store_off;	/* STORE: the commit addr handle() chose */
+	/* zc: the fixed-buffer op handle() asked for (0: none), on the store file */
+	uint8_t zc_op;		/* IORING_OP_READ_FIXED or IORING_OP_WRITE_FIXED */
+	uint32_t zc_len;
+	uint64_t zc_off;
 	pthread_t thread;
 	int setup_ret;		/* result of ring setup + fetches */
 	bool started;
@@ -455,6 +474,9 @@ struct rs_dev {
 	bool user_copy;		/* UBLK_F_USER_COPY: no io buffers */
 	bool store_mode;	/* ZUBLK_F_STORE: no io buffers, commit store offsets */
 	bool pin;		/* ZUBLK_F_PIN_BUF granted */
+	bool zc;		/* zero copy: no io buffers, data ops on store_fd */
+	bool zc_reg;		/* ... registered by the server (SUPPORT_ZERO_COPY), else AUTO_BUF_REG */
+	int store_fd;		/* zc: the store as a file (ram; -1 without data) */
 	bool recover;		/* re-attach to a device whose server died */
 	uint32_t recoveries;	/* carried over in the state file */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping (at most) */

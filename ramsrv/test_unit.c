@@ -214,6 +214,25 @@ static void test_copy(void)
 	CHECK("copy single pin on", res("ram", RS_COPY_SINGLE, RS_PIN_ON, zu, true, &p) == -EINVAL, "accepted");
 	CHECK("copy classic on ublk_drv: no pin", res("ram", RS_COPY_CLASSIC, RS_PIN_AUTO, 0x1ff, true, &p) == 0 &&
 	      !p.pin, "pin %d", p.pin);
+	/* upstream zero copy (AUTO_BUF_REG, 7.3 offers 0x1fffff) */
+	CHECK("copy zc 7.3", res("ram", RS_COPY_ZC, RS_PIN_AUTO, 0x1fffff, true, &p) == 0 &&
+	      p.zc && !p.ucopy && !p.store && !strcmp(rs_copy_path(&p), "autobuf"), "zc %d", p.zc);
+	CHECK("copy zc null", res("null", RS_COPY_ZC, RS_PIN_AUTO, UBLK_F_AUTO_BUF_REG, true, &p) == 0 &&
+	      p.mode == RS_COPY_ZC, "m %d", p.mode);
+	CHECK("copy zc 6.12: not offered", res("ram", RS_COPY_ZC, RS_PIN_AUTO, 0x1ff, true, &p) == -EOPNOTSUPP,
+	      "accepted");
+	CHECK("copy zc zublk: not offered", res("ram", RS_COPY_ZC, RS_PIN_AUTO, zu, true, &p) == -EOPNOTSUPP,
+	      "accepted");
+	CHECK("copy zc pin on", res("ram", RS_COPY_ZC, RS_PIN_ON, 0x1fffff, true, &p) == -EINVAL, "accepted");
+	CHECK("copy auto 7.3: not zc", res("ram", RS_COPY_AUTO, RS_PIN_AUTO, 0x1fffff, true, &p) == 0 &&
+	      p.mode == RS_COPY_SINGLE && !p.zc, "m %d", p.mode);
+	CHECK("copy zc-explicit 7.3", res("ram", RS_COPY_ZC_REG, RS_PIN_AUTO, 0x1fffff, true, &p) == 0 &&
+	      p.zc && p.zc_reg && !strcmp(rs_copy_path(&p), "regbuf"), "zc %d reg %d", p.zc, p.zc_reg);
+	CHECK("copy zc-explicit 6.12: not offered", res("ram", RS_COPY_ZC_REG, RS_PIN_AUTO, 0x1fe, true, &p) ==
+	      -EOPNOTSUPP, "accepted");
+	CHECK("copy parse zc-explicit", rs_copy_parse("zc-explicit", &m) == 0 && m == RS_COPY_ZC_REG, "m %d", m);
+	CHECK("auto buf reg addr", zublk_auto_buf_reg_addr(5, UBLK_AUTO_BUF_REG_FALLBACK) == 0x10005ULL,
+	      "got 0x%llx", (unsigned long long)zublk_auto_buf_reg_addr(5, UBLK_AUTO_BUF_REG_FALLBACK));
 	CHECK("ucopy pos", rs_ucopy_pos(3, 5, 4096) == (off_t)(0x80000000ULL + (3ULL << 41) + (5ULL << 25) + 4096),
 	      "got 0x%llx", (unsigned long long)rs_ucopy_pos(3, 5, 4096));
 }

@@ -4,6 +4,9 @@
  * possible, else THP-advised normal pages) or a shared mapping of a backing
  * file on tmpfs/hugetlbfs. NUMA policy: interleaved across the nodes the
  * device's queues run on (every queue reaches every block).
+ * With --copy zc, io_uring reads and writes the store as a file
+ * (d->store_fd): the backing file, or a memfd when anonymous (normal pages:
+ * hugetlbfs files cannot be written); the mapping serves the other ops.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 struct ram_dev {
 	int backing_fd;		/* -1: anonymous store */
 	bool durable;		/* backing on a real fs: flush = msync */
+	bool memfd;		/* backing_fd is zc's anonymous memfd */
 };
 
 static void store_policy(struct rs_dev *d)
@@ -46,11 +50,33 @@ static void store_policy(struct rs_dev *d)
 		 d->nr_nodes > 1 ? "interleave" : "preferred");
 }
 
+/* the store: @fd (@what, for messages) shared-mapped; 0, or -1 with errno */
+static int map_store(struct rs_dev *d, struct ram_dev *r, int fd, size_t len,
+		     bool huge, const char *what)
+{
+	int err;
+
+	d->store = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (d->store == MAP_FAILED) {
+		err = errno;
+		d->store = NULL;
+		rs_err("%s: mmap %zu bytes: %s%s", what, len, strerror(err),
+		       huge ? " (not enough hugepages?)" : "");
+		errno = err;
+		return -1;
+	}
+	d->store_len = len;
+	d->store_huge = huge;
+	r->backing_fd = fd;
+	return 0;
+}
+
 static int ram_open_backing(struct rs_dev *d, struct ram_dev *r)
 {
 	const char *path = d->opts.backing;
 	struct statfs sfs;
 	struct stat sb;
+	char what[300];
 	size_t maplen;
 	bool hugefs;
 	int fd;
@@ -70,6 +96,12 @@ static int ram_open_backing(struct rs_dev *d, struct ram_dev *r)
 		goto fail;
 	}
 	hugefs = sfs.f_type == HUGETLBFS_MAGIC;
+	if (hugefs && d->zc) {
+		rs_err("backing file %s: --copy zc writes the store with io_uring, and hugetlbfs files cannot be written (use a tmpfs file)",
+		       path);
+		errno = EINVAL;
+		goto fail;
+	}
 	r->durable = !hugefs && sfs.f_type != TMPFS_MAGIC &&
 		     sfs.f_type != RAMFS_MAGIC;
 	if (!d->opts.size_set && sb.st_size > 0) {
@@ -95,20 +127,34 @@ static int ram_open_backing(struct rs_dev *d, struct ram_dev *r)
 		errno = EINVAL;
 		goto fail;
 	}
-	d->store = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (d->store == MAP_FAILED) {
-		d->store = NULL;
-		rs_err("backing file %s: mmap %zu bytes: %s%s", path, maplen,
-		       strerror(errno), hugefs ? " (not enough hugepages?)" : "");
+	snprintf(what, sizeof(what), "backing file %s", path);
+	if (map_store(d, r, fd, maplen, hugefs, what) < 0)
 		goto fail;
-	}
-	d->store_len = maplen;
-	d->store_huge = hugefs;
-	r->backing_fd = fd;
 	return 0;
 fail:
 	close(fd);
 	return errno ? -errno : -EINVAL;
+}
+
+/* zc without --backing: the store is a memfd, shared-mapped */
+static int ram_open_memfd(struct rs_dev *d, struct ram_dev *r)
+{
+	size_t len = (d->size + 4095) & ~(size_t)4095;
+	int fd = memfd_create("ramsrv-store", MFD_CLOEXEC);
+
+	if (fd < 0 || ftruncate(fd, (off_t)len) < 0) {
+		rs_err("dev %d: ram store memfd of %zu bytes: %s", d->info.dev_id,
+		       len, strerror(errno));
+		goto fail;
+	}
+	if (map_store(d, r, fd, len, false, "ram store memfd") < 0)
+		goto fail;
+	r->memfd = true;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -ENOMEM;
 }
 
 static int ram_init(struct rs_dev *d)
@@ -125,6 +171,10 @@ static int ram_init(struct rs_dev *d)
 	d->tgt_data = r;
 	if (d->opts.backing[0]) {
 		ret = ram_open_backing(d, r);
+		if (ret < 0)
+			return ret;
+	} else if (d->zc) {
+		ret = ram_open_memfd(d, r);
 		if (ret < 0)
 			return ret;
 	} else {
@@ -159,12 +209,14 @@ static int ram_init(struct rs_dev *d)
 		}
 	}
 	store_policy(d);
+	if (d->zc)
+		d->store_fd = r->backing_fd;
 	/*
-	 * Store mode: the driver copies a write into the store after handle()
-	 * returns, so a FUA write cannot be synced here; without FUA the block
-	 * layer follows such a write with a flush instead.
+	 * Store and zc mode: the driver (io_uring) copies a write into the
+	 * store after handle() returns, so a FUA write cannot be synced here;
+	 * without FUA the block layer follows such a write with a flush.
 	 */
-	d->attrs = !r->durable ? 0 : d->store_mode ? UBLK_ATTR_VOLATILE_CACHE :
+	d->attrs = !r->durable ? 0 : d->store_mode || d->zc ? UBLK_ATTR_VOLATILE_CACHE :
 		   UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA;
 	return 0;
 }
@@ -228,7 +280,7 @@ static int ram_handle(struct rs_queue *q, unsigned int tag,
 			return ret;
 		/*
 		 * FUA is offered only where a write is in the store when this
-		 * returns (not in store mode: the driver copies after it)
+		 * returns (not in store or zc mode: the copy comes after it)
 		 */
 		if ((ublksrv_get_flags(iod) & (UBLK_IO_F_FUA >> 8)) &&
 		    (d->attrs & UBLK_ATTR_FUA))
@@ -253,15 +305,17 @@ static void ram_fini(struct rs_dev *d)
 
 	if (!r)
 		return;
-	if (d->store && r->backing_fd >= 0) {
+	if (d->store && r->backing_fd >= 0 && !r->memfd) {
 		if (msync(d->store, d->store_len, MS_SYNC) < 0)
 			rs_warn("dev %d: msync backing: %s", d->info.dev_id,
 				strerror(errno));
 		if (fsync(r->backing_fd) < 0)
 			rs_warn("dev %d: fsync backing: %s", d->info.dev_id,
 				strerror(errno));
-		close(r->backing_fd);
 	}
+	if (r->backing_fd >= 0)
+		close(r->backing_fd);
+	d->store_fd = -1;
 	if (d->store)
 		munmap(d->store, d->store_len);
 	d->store = NULL;

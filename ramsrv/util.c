@@ -160,6 +160,10 @@ int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 		BAD("--pin on needs --copy classic (only classic has io buffers to pin)");
 	if (o->copy == RS_COPY_NONE && (t->caps & RS_TGT_DATA))
 		return copy_none_msg(msg, len);
+	if ((o->copy == RS_COPY_ZC || o->copy == RS_COPY_ZC_REG) && o->huge == RS_HUGE_ON &&
+	    (t->caps & RS_TGT_DATA))
+		BAD("--copy %s --hugepages on: the zc store is a file io_uring writes, and hugetlbfs files cannot be written (use --hugepages auto or off)",
+		    rs_copy_name(o->copy));
 	if (o->id != -1 && (o->id < 0 || (unsigned int)o->id > RS_MAX_DEV_ID))
 		BAD("--id %d: out of range 0-%u", o->id, RS_MAX_DEV_ID);
 	return 0;
@@ -242,6 +246,8 @@ static const char *const copy_names[] = {
 	[RS_COPY_CLASSIC] = "classic",
 	[RS_COPY_SINGLE] = "single",
 	[RS_COPY_NONE] = "none",
+	[RS_COPY_ZC] = "zc",
+	[RS_COPY_ZC_REG] = "zc-explicit",
 };
 
 /* index of @s in @names[@n], or -EINVAL */
@@ -290,6 +296,23 @@ int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want,
 	if (want == RS_COPY_AUTO)	/* store beats user copy beats classic */
 		want = pin == RS_PIN_ON || (!store && !ucopy) ? RS_COPY_CLASSIC :
 		       null ? RS_COPY_NONE : RS_COPY_SINGLE;
+	if (want == RS_COPY_ZC || want == RS_COPY_ZC_REG) {
+		bool reg = want == RS_COPY_ZC_REG;
+
+		if (!feat_known ||
+		    !(feat & (reg ? UBLK_F_SUPPORT_ZERO_COPY : UBLK_F_AUTO_BUF_REG))) {
+			snprintf(msg, len, "--copy %s: the driver %s %s (zero copy by buffer registration: ublk_drv %s+)",
+				 rs_copy_name(want), feat_known ? "does not offer" :
+				 "cannot report features (no GET_FEATURES), so no",
+				 reg ? "UBLK_F_SUPPORT_ZERO_COPY" : "UBLK_F_AUTO_BUF_REG",
+				 reg ? "6.15" : "6.16");
+			return -EOPNOTSUPP;
+		}
+		out->mode = want;
+		out->zc = true;
+		out->zc_reg = reg;
+		return 0;
+	}
 	if ((want == RS_COPY_SINGLE || want == RS_COPY_NONE) && !store && !ucopy) {
 		snprintf(msg, len, "--copy %s: the driver %s UBLK_F_USER_COPY (nor ZUBLK_F_STORE)",
 			 rs_copy_name(want), feat_known ? "does not offer" :
@@ -315,6 +338,8 @@ const char *rs_copy_path(const struct rs_copy_plan *p)
 		return "store";
 	if (p->ucopy)
 		return "ucopy";
+	if (p->zc)
+		return p->zc_reg ? "regbuf" : "autobuf";
 	return p->pin ? "pinned" : "buf";
 }
 

@@ -132,7 +132,7 @@ rs_copy_path() {
 
 # rs_copy_mode ID: the copy mode `ramsrv list --json` shows for ID.
 rs_copy_mode() {
-	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z]*\)\".*/\1/p"
+	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z-]*\)\".*/\1/p"
 }
 
 # rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers a
@@ -192,4 +192,16 @@ rs_recover() {
 	[[ $out == "$1 $(rs_bdev "$1")" ]] || fail "ramsrv recover printed '$out'"
 	rs_dev_state_is "$1" LIVE || fail "device $1 is $(rs_field "$1" dev_state) after recover"
 	[[ $(rs_field "$1" state) == live ]] || fail "server of device $1 is $(rs_field "$1" state) after recover"
+}
+
+# rs_expect STATUS PATTERN ARGS...: ramsrv ARGS fails with exit STATUS and a
+# one-line error containing PATTERN.
+rs_expect() {
+	local want=$1 pat=$2 rc=0 err
+	shift 2
+	err=$("$RAMSRV" "$@" 2>&1 >/dev/null) || rc=$?
+	((rc == want)) || fail "ramsrv $*: exit $rc, expected $want ($err)"
+	[[ $(wc -l <<<"$err") == 1 ]] || fail "ramsrv $*: error is not one line: $err"
+	[[ $err == *$pat* ]] || fail "ramsrv $*: error '$err' does not mention '$pat'"
+	info "ramsrv $* -> $rc: $err"
 }
