@@ -191,6 +191,12 @@ static int queue_setup_ring(struct qthread *t)
 		rs_err("%s: register %s: %s", t->who, d->cdev, strerror(-ret));
 		goto fail;
 	}
+	if (d->batch) {	/* UBLK_F_BATCH_IO: no per-tag FETCH_REQ */
+		ret = rs_batch_start(q, &t->ring, t->who);
+		if (ret < 0)
+			goto fail;
+		return 0;
+	}
 	for (tag = 0; tag < d->depth; tag++)
 		prep_io(q, io_uring_get_sqe(&t->ring), UBLK_IO_FETCH_REQ, tag, -1);
 	ret = io_uring_submit(&t->ring);
@@ -304,7 +310,7 @@ static void *queue_thread(void *arg)
 	struct qthread t = { .q = arg };
 	struct rs_queue *q = t.q;
 	struct rs_dev *d = q->dev;
-	int inflight = (int)d->depth;
+	int inflight = d->batch ? 1 : (int)d->depth;	/* batch: the fetch */
 	int ret;
 
 	t.spin = d->spin;	/* start polling; waits that find nothing stop it */
@@ -324,7 +330,8 @@ static void *queue_thread(void *arg)
 		if (queue_wait(&t) < 0 ||
 		    atomic_load_explicit(&d->abort_now, memory_order_relaxed))
 			break;
-		inflight -= queue_complete(&t);
+		inflight -= d->batch ? rs_batch_complete(q, &t.ring) :
+				       queue_complete(&t);
 	}
 	/* all commands gone without a stop from us: the driver dropped the queue */
 	if (!atomic_load_explicit(&d->stopping, memory_order_relaxed))
@@ -392,6 +399,7 @@ void rs_queue_join(struct rs_queue *q)
 		pthread_join(q->thread, NULL);
 		q->started = false;
 	}
+	rs_batch_free(q);
 	rs_buf_free(&q->buf);
 	if (q->descs)
 		munmap((void *)q->descs, q->descs_len);

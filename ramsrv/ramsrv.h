@@ -130,6 +130,7 @@ struct rs_opts {
 	enum rs_copy_mode copy;
 	enum rs_pin pin;
 	enum rs_recovery recovery;
+	bool batch;		/* --batch: UBLK_F_BATCH_IO */
 };
 
 /* ---- pure helpers (util.c, unit tested) ---- */
@@ -227,7 +228,9 @@ struct rs_qstate {
 	uint64_t buf_addr;
 	uint64_t buf_len;
 	char cpus[64];
-	char pad[16];
+	/* --batch (UBLK_F_BATCH_IO): requests per fetch CQE / per commit */
+	uint64_t batch_fetches;	/* FETCH_IO_CMDS CQEs that carried tags */
+	uint64_t batch_commits;	/* COMMIT_IO_CMDS commands sent */
 } __attribute__((aligned(64)));
 
 struct rs_state {
@@ -407,6 +410,7 @@ struct rs_queue {
 	int node;
 	struct rs_qstate *st;
 	uint64_t store_off;	/* STORE: the commit addr handle() chose */
+	struct rs_batch *batch;	/* --batch: the queue's batch state (batch.c) */
 	pthread_t thread;
 	int setup_ret;		/* result of ring setup + fetches */
 	bool started;
@@ -443,6 +447,7 @@ struct rs_dev {
 	bool store_mode;	/* ZUBLK_F_STORE: no io buffers, commit store offsets */
 	bool pin;		/* ZUBLK_F_PIN_BUF granted */
 	bool recover;		/* re-attach to a device whose server died */
+	bool batch;		/* UBLK_F_BATCH_IO granted: batch.c serves the queues */
 	uint32_t recoveries;	/* carried over in the state file */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping (at most) */
 	bool spin_adaptive;	/* RAMSRV_SPIN_POLICY: adaptive (else fixed) */
@@ -474,6 +479,17 @@ void rs_queue_kick(struct rs_queue *q);
 int rs_store_register(struct rs_dev *d);
 
 int rs_serve(struct rs_dev *d, int live_fd);
+
+/*
+ * ---- batched IO (batch.c), UBLK_F_BATCH_IO: the queue thread's ring with
+ * the char node registered at index 0 ----
+ */
+struct io_uring;
+/* buffers, PREP_IO_CMDS of every tag, the multishot fetch: 0 or -errno */
+int rs_batch_start(struct rs_queue *q, struct io_uring *ring, const char *who);
+/* handle the CQ, commit in one command; the commands gone for good */
+int rs_batch_complete(struct rs_queue *q, struct io_uring *ring);
+void rs_batch_free(struct rs_queue *q);	/* after the ring is gone; idempotent */
 
 /* a target moves a READ's data to the request / a WRITE's from it */
 static inline int rs_path_to_req(struct rs_queue *q, unsigned int tag,

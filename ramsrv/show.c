@@ -63,10 +63,29 @@ static const char *dev_state(const char *ctrl_path, int id)
 
 static void copy_label(const struct rs_state *st, char *buf, size_t len)
 {
+	const char *batch = st->dev_flags & UBLK_F_BATCH_IO ? "+batch" : "";
+
 	if (st->copy_path[0])
-		snprintf(buf, len, "%s/%s", st->copy_mode, st->copy_path);
+		snprintf(buf, len, "%s/%s%s", st->copy_mode, st->copy_path, batch);
 	else
-		snprintf(buf, len, "%s", st->copy_mode);
+		snprintf(buf, len, "%s%s", st->copy_mode, batch);
+}
+
+/* --batch: requests per fetch CQE and per commit command, JSON or a line */
+static void print_batch(const struct rs_qstate *q, bool json)
+{
+	double pf = q->batch_fetches ? (double)q->reqs / (double)q->batch_fetches : 0;
+	double pc = q->batch_commits ? (double)q->reqs / (double)q->batch_commits : 0;
+
+	if (json)
+		printf("\"batch_fetches\": %llu, \"batch_commits\": %llu, "
+		       "\"reqs_per_fetch\": %.2f, \"reqs_per_commit\": %.2f, ",
+		       (unsigned long long)q->batch_fetches,
+		       (unsigned long long)q->batch_commits, pf, pc);
+	else if (q->batch_fetches || q->batch_commits)
+		printf("     batch: %llu fetch CQEs (%.2f requests each), %llu commits (%.2f requests each)\n",
+		       (unsigned long long)q->batch_fetches, pf,
+		       (unsigned long long)q->batch_commits, pc);
 }
 
 static void print_list(const struct rs_ent *e, const struct rs_state *st,
@@ -218,7 +237,7 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 		       "\"copies\": %llu, \"copy_bytes\": %llu, \"handle_ns\": %llu, "
 		       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, "
 		       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
-		       "\"handle_ns_per_io\": %.1f, \"driver\": ", i ? "," : "", i,
+		       "\"handle_ns_per_io\": %.1f, ", i ? "," : "", i,
 		       (unsigned long long)reqs,
 		       (unsigned long long)q->bytes,
 		       (unsigned long long)enters,
@@ -229,6 +248,8 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 		       (unsigned long long)q->handle_ns,
 		       (unsigned long long)q->ucopies,
 		       (unsigned long long)q->ucopy_bytes, per, persl, ns);
+		print_batch(q, true);
+		printf("\"driver\": ");
 		print_drvq(have ? &dq : NULL, true);
 		printf("}");
 		return;
@@ -241,6 +262,7 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 	       (unsigned long long)q->copy_bytes,
 	       (unsigned long long)q->ucopies,
 	       (unsigned long long)q->ucopy_bytes);
+	print_batch(q, false);
 	if (have)
 		print_drvq(&dq, false);
 }
@@ -319,6 +341,7 @@ int cmd_features(int argc, char **argv)
 		[3] = "user_recovery", [4] = "user_recovery_reissue",
 		[5] = "unprivileged_dev", [6] = "cmd_ioctl_encode",
 		[7] = "user_copy", [8] = "zoned", [9] = "user_recovery_fail_io",
+		[15] = "batch_io",
 		[62] = "zublk_store", [63] = "zublk_pin_buf",
 	};
 	char ctrl[128] = "";
