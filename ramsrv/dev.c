@@ -251,7 +251,9 @@ static int fill_dev_info(struct rs_dev *d)
 	info->flags |= rf;
 	if (o->batch) {
 		if (!(d->ctrl.features & UBLK_F_BATCH_IO)) {
-			rs_err("--batch: the driver does not offer UBLK_F_BATCH_IO (Linux 7.0+ ublk_drv)");
+			rs_err("--batch: the driver %s UBLK_F_BATCH_IO (Linux 7.0+ ublk_drv)",
+			       d->ctrl.features ? "does not offer" :
+			       "cannot report features (no GET_FEATURES), so no");
 			return -EOPNOTSUPP;
 		}
 		info->flags |= UBLK_F_BATCH_IO;
