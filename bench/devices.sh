@@ -2,8 +2,8 @@
 # shellcheck shell=bash
 # Guest-side device set-up shared by bench/sweep-guest, bench/kprof and
 # scripts/demo-guest.
-# Device names as in bench/sweep: brd, null_blk, DRV:TARGET[:MODE[:PIN]]
-# (no MODE: no --copy, ramsrv's default).
+# Device names as in bench/sweep: brd, null_blk, DRV:TARGET[:MODE[:PIN]][:batch]
+# (no MODE: no --copy, ramsrv's default; :batch: --batch).
 # The caller sets: root (the repository), RAMSRV, size_mb (every device's
 # size; fio covers all of it), scheduler (the IO scheduler of every blk-mq
 # device, or "default"), log (a file that collects tool output) and who
@@ -15,7 +15,7 @@
 declare -A dev_path dev_id dev_ctrl
 
 dev_setup() {
-	local name=$1 q=$2 drv tgt mode pin ctrl line
+	local name=$1 q=$2 drv tgt mode pin ctrl line batch=()
 	case $name in
 	brd)
 		modprobe brd rd_nr=1 rd_size=$((size_mb * 1024)) max_part=0
@@ -27,7 +27,8 @@ dev_setup() {
 		dev_path[$name]=/dev/nullb0
 		;;
 	*:*)
-		IFS=: read -r drv tgt mode pin <<<"$name"
+		[[ $name == *:batch ]] && batch=(--batch)
+		IFS=: read -r drv tgt mode pin <<<"${name%:batch}"
 		case $drv in
 		ublk_drv) modprobe ublk_drv; ctrl=/dev/ublk-control ;;
 		zublk)
@@ -43,6 +44,7 @@ dev_setup() {
 		local args=(add -t "$tgt" --ctrl "$ctrl" --queues "$q" --depth 128 --size "${size_mb}M")
 		[[ -n ${mode:-} ]] && args+=(--copy "$mode")
 		[[ -n ${pin:-} ]] && args+=(--pin "$pin")
+		args+=("${batch[@]}")
 		line=$("$RAMSRV" "${args[@]}" 2>>"$log") || {
 			echo "$who: ramsrv ${args[*]} failed:" >&2
 			tail -n 3 "$log" >&2
