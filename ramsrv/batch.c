@@ -359,8 +359,10 @@ int rs_batch_complete(struct rs_queue *q, struct io_uring *ring)
 	unsigned int head, n = 0;
 	int gone = 0;
 
-	if (io_uring_sq_ready(ring))	/* the last commit is read: array free */
+	if (io_uring_sq_ready(ring)) {	/* the last commit is read: array free */
 		io_uring_submit(ring);
+		st->enters++;
+	}
 	io_uring_for_each_cqe(ring, head, cqe) {
 		n++;
 		if (rs_ud_op(cqe->user_data) == RS_UD_OP_FETCH)
