@@ -3,8 +3,9 @@
 # Guest-side device set-up shared by bench/sweep-guest, bench/kprof and
 # scripts/demo-guest.
 # Device names as in bench/sweep: brd, null_blk,
-# DRV:TARGET[:MODE[:PIN]][:threadsN] (no MODE: no --copy, ramsrv's default;
-# MODE is any --copy, zc included; threadsN: ramsrv --threads N).
+# DRV:TARGET[:MODE[:PIN]][:threadsN][:batch] (no MODE: no --copy, ramsrv's
+# default; MODE is any --copy, zc included; threadsN: ramsrv --threads N;
+# :batch: --batch).
 # The caller sets: root (the repository), RAMSRV, size_mb (every device's
 # size; fio covers all of it), scheduler (the IO scheduler of every blk-mq
 # device, or "default"), log (a file that collects tool output) and who
@@ -16,7 +17,7 @@
 declare -A dev_path dev_id dev_ctrl
 
 dev_setup() {
-	local name=$1 q=$2 drv tgt mode pin ctrl line threads=
+	local name=$1 q=$2 drv tgt mode pin ctrl line base threads="" batch=()
 	case $name in
 	brd)
 		modprobe brd rd_nr=1 rd_size=$((size_mb * 1024)) max_part=0
@@ -28,11 +29,13 @@ dev_setup() {
 		dev_path[$name]=/dev/nullb0
 		;;
 	*:*)
-		# a trailing :threadsN is ramsrv --threads N
-		if [[ $name =~ :threads([0-9]+)$ ]]; then
+		# a trailing :batch is ramsrv --batch, then :threadsN --threads N
+		base=$name
+		[[ $base == *:batch ]] && batch=(--batch) && base=${base%:batch}
+		if [[ $base =~ :threads([0-9]+)$ ]]; then
 			threads=${BASH_REMATCH[1]}
 		fi
-		IFS=: read -r drv tgt mode pin <<<"${name%:threads*}"
+		IFS=: read -r drv tgt mode pin <<<"${base%:threads*}"
 		case $drv in
 		ublk_drv) modprobe ublk_drv; ctrl=/dev/ublk-control ;;
 		zublk)
@@ -49,6 +52,7 @@ dev_setup() {
 		[[ -n ${mode:-} ]] && args+=(--copy "$mode")
 		[[ -n ${pin:-} ]] && args+=(--pin "$pin")
 		[[ -n $threads ]] && args+=(--threads "$threads")
+		args+=("${batch[@]}")
 		line=$("$RAMSRV" "${args[@]}" 2>>"$log") || {
 			echo "$who: ramsrv ${args[*]} failed:" >&2
 			tail -n 3 "$log" >&2

@@ -73,6 +73,48 @@ static inline __u64 zublk_auto_buf_reg_addr(__u16 index, __u8 flags)
 }
 
 /*
+ * Batched IO commands (UBLK_F_BATCH_IO, 7.0), with their upstream numbers
+ * and layouts; a <linux/ublk_cmd.h> that has UBLK_U_IO_PREP_IO_CMDS has
+ * all of them.  A device added with the flag takes no FETCH_REQ or
+ * COMMIT_AND_FETCH_REQ: PREP_IO_CMDS hands the driver a queue's tags (an
+ * array of elements), the multishot FETCH_IO_CMDS (IORING_URING_CMD_
+ * MULTISHOT with a provided buffer ring) posts the tags of ready requests
+ * into a selected buffer, 2 bytes each (cqe->res bytes), and COMMIT_IO_CMDS
+ * completes an array of elements (result: bytes handled).  An element is
+ * struct ublk_elem_header, followed by the buffer address when the
+ * command's flags carry UBLK_BATCH_F_HAS_BUF_ADDR (io buffers, no
+ * USER_COPY) and the zone LBA with UBLK_BATCH_F_HAS_ZONE_LBA; elem_bytes
+ * is its size (8, 16 or 24).
+ */
+#ifndef UBLK_F_BATCH_IO
+#define UBLK_F_BATCH_IO		(1ULL << 15)
+#endif
+#ifndef UBLK_U_IO_PREP_IO_CMDS
+struct ublk_elem_header {
+	__u16	tag;
+	__u16	buf_index;	/* UBLK_F_AUTO_BUF_REG: the buffer table slot */
+	__s32	result;		/* COMMIT_IO_CMDS: the request's result */
+};
+
+/* the 16-byte command payload of the three batch commands */
+struct ublk_batch_io {
+	__u16	q_id;
+#define UBLK_BATCH_F_HAS_ZONE_LBA		(1 << 0)
+#define UBLK_BATCH_F_HAS_BUF_ADDR		(1 << 1)
+#define UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK	(1 << 2)
+	__u16	flags;
+	__u16	nr_elem;	/* FETCH: elements the buffer holds */
+	__u8	elem_bytes;	/* FETCH: 2 (a tag) */
+	__u8	reserved;
+	__u64	reserved2;
+};
+
+#define UBLK_U_IO_PREP_IO_CMDS		_IOWR('u', 0x25, struct ublk_batch_io)
+#define UBLK_U_IO_COMMIT_IO_CMDS	_IOWR('u', 0x26, struct ublk_batch_io)
+#define UBLK_U_IO_FETCH_IO_CMDS		_IOWR('u', 0x27, struct ublk_batch_io)
+#endif
+
+/*
  * Parameter types of later kernels that zublk implements (DMA_ALIGN from
  * 6.13, SEGMENT from 6.15), with their upstream numbers and layouts.  A
  * newer <linux/ublk_cmd.h> defines each type together with its struct, so

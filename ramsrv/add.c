@@ -23,6 +23,7 @@ static const struct option add_lo[] = {
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "recovery", required_argument, NULL, 'R' },
 	{ "pin", required_argument, NULL, 'P' },
+	{ "batch", no_argument, NULL, 'A' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -81,6 +82,7 @@ static void add_opt(struct rs_opts *o, int c, int argc, char **argv)
 				  optarg);
 		break;
 	case 'P': o->pin = (enum rs_pin)opt_auto_on_off("--pin", optarg); break;
+	case 'A': o->batch = true; break;
 	default: bad_opt(argc, argv, optopt);
 	}
 }

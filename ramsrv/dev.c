@@ -199,6 +199,7 @@ static int select_copy(struct rs_dev *d)
 		d->user_copy = info->flags & UBLK_F_USER_COPY;
 		d->store_mode = info->flags & ZUBLK_F_STORE;
 		d->pin = info->flags & ZUBLK_F_PIN_BUF;
+		d->batch = info->flags & UBLK_F_BATCH_IO;
 		d->zc_reg = info->flags & UBLK_F_SUPPORT_ZERO_COPY;
 		d->zc = (info->flags & UBLK_F_AUTO_BUF_REG) || d->zc_reg;
 		if ((d->copy == RS_COPY_CLASSIC) !=
@@ -258,6 +259,15 @@ static int fill_dev_info(struct rs_dev *d)
 		return ret;
 	}
 	info->flags |= rf;
+	if (o->batch) {
+		if (!(d->ctrl.features & UBLK_F_BATCH_IO)) {
+			rs_err("--batch: the driver %s UBLK_F_BATCH_IO (Linux 7.0+ ublk_drv)",
+			       d->ctrl.features ? "does not offer" :
+			       "cannot report features (no GET_FEATURES), so no");
+			return -EOPNOTSUPP;
+		}
+		info->flags |= UBLK_F_BATCH_IO;
+	}
 	return 0;
 }
 
@@ -288,6 +298,11 @@ static int check_granted(struct rs_dev *d)
 			return -EOPNOTSUPP;
 		}
 		d->pin = false;	/* auto: per-IO pins, as on ublk_drv */
+	}
+	d->batch = flags & UBLK_F_BATCH_IO;
+	if (o->batch && !d->batch) {
+		rs_err("--batch: the driver dropped UBLK_F_BATCH_IO at ADD_DEV");
+		return -EOPNOTSUPP;
 	}
 	if (o->recovery != RS_REC_OFF && !(flags & UBLK_F_USER_RECOVERY)) {
 		rs_err("--recovery %s: the driver dropped UBLK_F_USER_RECOVERY at ADD_DEV",

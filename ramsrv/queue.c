@@ -340,6 +340,12 @@ static int queue_setup_ring(struct qthread *t)
 		rs_err("%s: register %s: %s", t->who, d->cdev, strerror(-ret));
 		goto fail;
 	}
+	if (d->batch) {	/* UBLK_F_BATCH_IO: no per-tag FETCH_REQ; one queue */
+		ret = rs_batch_start(q, &t->ring, t->who);
+		if (ret < 0)
+			goto fail;
+		return 0;
+	}
 	if (d->zc && (ret = zc_setup_ring(t)) < 0)
 		goto fail;
 	for (i = 0; i < t->nq; i++)
@@ -513,7 +519,7 @@ static void *queue_thread(void *arg)
 	unsigned int i;
 
 	queue_set_queues(&t);
-	inflight = (int)(d->depth * t.nq);
+	inflight = d->batch ? 1 : (int)(d->depth * t.nq);	/* batch: the fetch */
 	t.spin = d->spin;	/* start polling; waits that find nothing stop it */
 
 	ret = queue_setup_thread(&t);
@@ -530,7 +536,8 @@ static void *queue_thread(void *arg)
 		if (queue_wait(&t) < 0 ||
 		    atomic_load_explicit(&d->abort_now, memory_order_relaxed))
 			break;
-		inflight -= queue_complete(&t);
+		inflight -= d->batch ? rs_batch_complete(q, &t.ring) :
+				       queue_complete(&t);
 	}
 	/* all commands gone without a stop from us: the driver dropped the queue */
 	if (!atomic_load_explicit(&d->stopping, memory_order_relaxed))
@@ -621,6 +628,7 @@ void rs_queue_join(struct rs_queue *q)
 		pthread_join(q->thread, NULL);
 		q->started = false;
 	}
+	rs_batch_free(q);
 	rs_buf_free(&q->buf);
 	queue_unmap(q);
 }

@@ -144,6 +144,7 @@ struct rs_opts {
 	enum rs_pin pin;
 	enum rs_recovery recovery;
 	unsigned int threads;	/* --threads: server threads, 0 = one per queue */
+	bool batch;		/* --batch: UBLK_F_BATCH_IO */
 };
 
 /* ---- pure helpers (util.c, unit tested) ---- */
@@ -207,6 +208,7 @@ int rs_drv_parse(const char *text, struct rs_drvq *out);
 #define RS_UD_OP_DATA	3U	/* zc: the fixed-buffer op; bits 40-63: its commit result */
 #define RS_UD_RES_SHIFT	40	/* ... in 512-byte sectors (RS_MAX_MAX_IO fits) */
 #define RS_UD_OP_BUFREG	4U	/* zc-explicit: REGISTER/UNREGISTER_IO_BUF (CQE on failure) */
+#define RS_UD_OP_PREP	5U	/* --batch: PREP_IO_CMDS (COMMIT: tag = elements) */
 static inline uint64_t rs_ud_pack(unsigned int q_id, unsigned int tag,
 				  unsigned int op)
 {
@@ -250,6 +252,9 @@ struct rs_qstate {
 	uint64_t buf_len;
 	char cpus[64];
 	uint64_t buf_cmds;	/* zc-explicit: REGISTER/UNREGISTER_IO_BUF commands */
+	/* --batch (UBLK_F_BATCH_IO): requests per fetch CQE / per commit */
+	uint64_t batch_fetches;	/* FETCH_IO_CMDS CQEs that carried tags */
+	uint64_t batch_commits;	/* COMMIT_IO_CMDS commands sent */
 } __attribute__((aligned(64)));
 
 struct rs_state {
@@ -434,6 +439,7 @@ struct rs_queue {
 	uint8_t zc_op;		/* IORING_OP_READ_FIXED or IORING_OP_WRITE_FIXED */
 	uint32_t zc_len;
 	uint64_t zc_off;
+	struct rs_batch *batch;	/* --batch: the queue's batch state (batch.c) */
 	pthread_t thread;
 	int setup_ret;		/* result of ring setup + fetches */
 	bool started;
@@ -478,6 +484,7 @@ struct rs_dev {
 	bool zc_reg;		/* ... registered by the server (SUPPORT_ZERO_COPY), else AUTO_BUF_REG */
 	int store_fd;		/* zc: the store as a file (ram; -1 without data) */
 	bool recover;		/* re-attach to a device whose server died */
+	bool batch;		/* UBLK_F_BATCH_IO granted: batch.c serves the queues */
 	uint32_t recoveries;	/* carried over in the state file */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping (at most) */
 	bool spin_adaptive;	/* RAMSRV_SPIN_POLICY: adaptive (else fixed) */
@@ -511,6 +518,17 @@ void rs_queue_kick(struct rs_queue *q);
 int rs_store_register(struct rs_dev *d);
 
 int rs_serve(struct rs_dev *d, int live_fd);
+
+/*
+ * ---- batched IO (batch.c), UBLK_F_BATCH_IO: the queue thread's ring with
+ * the char node registered at index 0 ----
+ */
+struct io_uring;
+/* buffers, PREP_IO_CMDS of every tag, the multishot fetch: 0 or -errno */
+int rs_batch_start(struct rs_queue *q, struct io_uring *ring, const char *who);
+/* handle the CQ, commit in one command; the commands gone for good */
+int rs_batch_complete(struct rs_queue *q, struct io_uring *ring);
+void rs_batch_free(struct rs_queue *q);	/* after the ring is gone; idempotent */
 
 /* a target moves a READ's data to the request / a WRITE's from it */
 static inline int rs_path_to_req(struct rs_queue *q, unsigned int tag,

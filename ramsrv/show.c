@@ -63,10 +63,29 @@ static const char *dev_state(const char *ctrl_path, int id)
 
 static void copy_label(const struct rs_state *st, char *buf, size_t len)
 {
+	const char *batch = st->dev_flags & UBLK_F_BATCH_IO ? "+batch" : "";
+
 	if (st->copy_path[0])
-		snprintf(buf, len, "%s/%s", st->copy_mode, st->copy_path);
+		snprintf(buf, len, "%s/%s%s", st->copy_mode, st->copy_path, batch);
 	else
-		snprintf(buf, len, "%s", st->copy_mode);
+		snprintf(buf, len, "%s%s", st->copy_mode, batch);
+}
+
+/* --batch: requests per fetch CQE and per commit command, JSON or a line */
+static void print_batch(const struct rs_qstate *q, bool json)
+{
+	double pf = q->batch_fetches ? (double)q->reqs / (double)q->batch_fetches : 0;
+	double pc = q->batch_commits ? (double)q->reqs / (double)q->batch_commits : 0;
+
+	if (json)
+		printf("\"batch_fetches\": %llu, \"batch_commits\": %llu, "
+		       "\"reqs_per_fetch\": %.2f, \"reqs_per_commit\": %.2f, ",
+		       (unsigned long long)q->batch_fetches,
+		       (unsigned long long)q->batch_commits, pf, pc);
+	else if (q->batch_fetches || q->batch_commits)
+		printf("     batch: %llu fetch CQEs (%.2f requests each), %llu commits (%.2f requests each)\n",
+		       (unsigned long long)q->batch_fetches, pf,
+		       (unsigned long long)q->batch_commits, pc);
 }
 
 /* server threads (a state from before --threads says 0: one per queue) */
@@ -224,7 +243,7 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 		       "\"copies\": %llu, \"copy_bytes\": %llu, \"handle_ns\": %llu, "
 		       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, \"data_ops\": %llu, \"buf_cmds\": %llu, "
 		       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
-		       "\"handle_ns_per_io\": %.1f, \"driver\": ", i ? "," : "", i,
+		       "\"handle_ns_per_io\": %.1f, ", i ? "," : "", i,
 		       (unsigned long long)reqs,
 		       (unsigned long long)q->bytes,
 		       (unsigned long long)enters,
@@ -237,6 +256,8 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 		       (unsigned long long)q->ucopy_bytes,
 		       (unsigned long long)q->data_ops,
 		       (unsigned long long)q->buf_cmds, per, persl, ns);
+		print_batch(q, true);
+		printf("\"driver\": ");
 		print_drvq(have ? &dq : NULL, true);
 		printf("}");
 		return;
@@ -251,6 +272,7 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 	       (unsigned long long)q->ucopy_bytes,
 	       (unsigned long long)q->data_ops,
 	       (unsigned long long)q->buf_cmds);
+	print_batch(q, false);
 	if (have)
 		print_drvq(&dq, false);
 }
@@ -332,6 +354,7 @@ int cmd_features(int argc, char **argv)
 		[5] = "unprivileged_dev", [6] = "cmd_ioctl_encode",
 		[7] = "user_copy", [8] = "zoned", [9] = "user_recovery_fail_io",
 		[11] = "auto_buf_reg",
+		[15] = "batch_io",
 		[62] = "zublk_store", [63] = "zublk_pin_buf",
 	};
 	char ctrl[128] = "";

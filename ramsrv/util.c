@@ -164,6 +164,12 @@ int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 	    (t->caps & RS_TGT_DATA))
 		BAD("--copy %s --hugepages on: the zc store is a file io_uring writes, and hugetlbfs files cannot be written (use --hugepages auto or off)",
 		    rs_copy_name(o->copy));
+	if (o->batch && (o->copy == RS_COPY_ZC || o->copy == RS_COPY_ZC_REG))
+		BAD("--batch --copy %s: not supported (the batch elements would have to carry the buffer slots)",
+		    rs_copy_name(o->copy));
+	if (o->batch && o->threads && o->threads < o->queues)
+		BAD("--batch --threads %u: batch mode serves each queue from a thread of its own (give --threads %u, or leave it out)",
+		    o->threads, o->queues);
 	if (o->id != -1 && (o->id < 0 || (unsigned int)o->id > RS_MAX_DEV_ID))
 		BAD("--id %d: out of range 0-%u", o->id, RS_MAX_DEV_ID);
 	return 0;

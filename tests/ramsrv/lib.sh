@@ -176,6 +176,23 @@ rs_has_feature() {
 	[[ " $("$RAMSRV" features --ctrl "$ZUBLK_CTRL" 2>/dev/null) " == *" $1 "* ]]
 }
 
+# rs_expect_fail STATUS PATTERN ARGS...: ramsrv ARGS must exit STATUS with one
+# stderr line matching PATTERN, print nothing and leave no device behind.
+rs_expect_fail() {
+	local want=$1 pat=$2 rc=0 before after
+	shift 2
+	before=$(find /dev -maxdepth 1 -name "$(basename "${ZUBLK_CTRL%-control}")[bc]*" | sort)
+	env "$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err" || rc=$?
+	info "${*##*/}: exit $rc: $(cat "$TEST_TMP/err")"
+	((rc == want)) || fail "exit $rc, expected $want"
+	[[ ! -s $TEST_TMP/out ]] || fail "printed to stdout: $(cat "$TEST_TMP/out")"
+	(($(wc -l <"$TEST_TMP/err") == 1)) || fail "stderr is not one line"
+	grep -qE -e "$pat" "$TEST_TMP/err" || fail "stderr does not match '$pat'"
+	after=$(find /dev -maxdepth 1 -name "$(basename "${ZUBLK_CTRL%-control}")[bc]*" | sort)
+	[[ $before == "$after" ]] || fail "device nodes changed: '$before' -> '$after'"
+	[[ -z $(rs_state_left) ]] || fail "state left in /run/ramsrv: $(rs_state_left)"
+}
+
 # rs_kill9 ID: SIGKILL device ID's server and wait until it is gone.
 rs_kill9() {
 	local pid
