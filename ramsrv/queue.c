@@ -118,10 +118,11 @@ struct qthread {
 /*
  * Hybrid spin (RAMSRV_SPIN_POLICY=hybrid): poll only where polling buys
  * latency, and for about as long as work takes to come.
- *  - A thread that shares its CPU does not poll: every RS_SPIN_SAMPLE waits
- *    it reads its involuntary context switches (getrusage RUSAGE_THREAD);
- *    any in the window means another task wanted this CPU (a submitter the
- *    poll would starve), and the next RS_SPIN_HOLD windows sleep at once.
+ *  - A thread that shares its CPU does not poll: before each wait it reads
+ *    its involuntary context switches (getrusage RUSAGE_THREAD); any since
+ *    the last look means another task wanted this CPU (a submitter the poll
+ *    would starve), and the next RS_SPIN_HOLD windows of RS_SPIN_SAMPLE
+ *    waits sleep at once, looking once a window.
  *  - Otherwise it keeps an average (1/8 weight) of how long a wait lasted
  *    until work came, caught by polling or by sleeping (a sleep counts at
  *    most twice the limit), and of one empty poll's cost.  It polls up to
@@ -132,7 +133,7 @@ struct qthread {
  *    eighth, so a QD1 thread whose polls find work keeps polling.
  */
 #define RS_SPIN_SAMPLE	32
-#define RS_SPIN_HOLD	16
+#define RS_SPIN_HOLD	4
 #define RS_SPIN_WAIT	4
 
 /* the most polls of one wait */
@@ -146,7 +147,10 @@ static unsigned int hybrid_budget(struct qthread *t, const struct rs_dev *d)
 	uint64_t limit = (uint64_t)RS_SPIN_WAIT * d->spin * t->poll_ns, n;
 	struct rusage ru;
 
-	if (++t->waits >= RS_SPIN_SAMPLE && !getrusage(RUSAGE_THREAD, &ru)) {
+	/* a thread that polls looks every wait (a poll costs as much): a
+	 * submitter it shares the CPU with loses one wait's polls at most */
+	if (++t->waits >= (t->shared ? RS_SPIN_SAMPLE : 1) &&
+	    !getrusage(RUSAGE_THREAD, &ru)) {
 		if (ru.ru_nivcsw != t->nivcsw)
 			t->shared = RS_SPIN_HOLD + 1;
 		if (t->shared)
