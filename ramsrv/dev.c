@@ -170,8 +170,7 @@ static void serve_init(struct rs_dev *d)
 	d->spin = RS_DEF_SPIN;
 	if (getenv("RAMSRV_SPIN"))
 		d->spin = (unsigned int)strtoul(getenv("RAMSRV_SPIN"), NULL, 10);
-	d->spin_adaptive = !getenv("RAMSRV_SPIN_POLICY") ||
-			   strcmp(getenv("RAMSRV_SPIN_POLICY"), "fixed");
+	d->spin_policy = rs_spin_policy(getenv("RAMSRV_SPIN_POLICY"));
 	d->tgt = rs_target_find(o->target);
 	d->depth = o->depth;
 	d->size = o->size_set ? o->size : RS_DEF_SIZE;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <liburing.h>
 #include "ramsrv.h"
 #include "../lib/uring_cmd.h"
@@ -108,6 +109,12 @@ struct qthread {
 	char who[96];
 	unsigned int spin;	/* polls before the next sleep (adaptive) */
 	unsigned int idle;	/* waits without a poll, since the last probe */
+	/* hybrid policy (see hybrid_budget) */
+	uint64_t wait_ns;	/* average wait until work came */
+	uint64_t poll_ns;	/* average cost of one empty poll */
+	long nivcsw;		/* involuntary switches at the last sample */
+	unsigned int waits;	/* waits since the last sample */
+	unsigned int shared;	/* sample windows left without polling */
 };
 
 /*
@@ -123,9 +130,88 @@ struct qthread {
  */
 #define RS_SPIN_PROBE	64
 
+/*
+ * Hybrid spin (RAMSRV_SPIN_POLICY=hybrid): poll only where polling buys
+ * latency, and for about as long as work takes to come.
+ *  - A thread that shares its CPU does not poll: before each wait it reads
+ *    its involuntary context switches (getrusage RUSAGE_THREAD); any since
+ *    the last look means another task wanted this CPU (a submitter the poll
+ *    would starve), and the next RS_SPIN_HOLD windows of RS_SPIN_SAMPLE
+ *    waits sleep at once, looking once a window.
+ *  - Otherwise it keeps an average (1/8 weight) of how long a wait lasted
+ *    until work came, caught by polling or by sleeping (a sleep counts at
+ *    most twice the limit), and of one empty poll's cost.  It polls up to
+ *    twice that wait while the wait is within the limit, RS_SPIN_WAIT x
+ *    RAMSRV_SPIN polls' time; above, it sleeps and every RS_SPIN_PROBE-th
+ *    wait polls the whole budget (hybrid_max): a probe that finds work
+ *    restarts the average from it.  One miss moves the average by an
+ *    eighth, so a QD1 thread whose polls find work keeps polling.
+ */
+#define RS_SPIN_SAMPLE	32
+#define RS_SPIN_HOLD	4
+#define RS_SPIN_WAIT	4
+
+/* the most polls of one wait */
+static unsigned int hybrid_max(const struct rs_dev *d)
+{
+	return 2 * RS_SPIN_WAIT * d->spin;
+}
+
+static unsigned int hybrid_budget(struct qthread *t, const struct rs_dev *d)
+{
+	uint64_t limit = (uint64_t)RS_SPIN_WAIT * d->spin * t->poll_ns, n;
+	struct rusage ru;
+
+	/* a thread that polls looks every wait (a poll costs as much): a
+	 * submitter it shares the CPU with loses one wait's polls at most */
+	if (++t->waits >= (t->shared ? RS_SPIN_SAMPLE : 1) &&
+	    !getrusage(RUSAGE_THREAD, &ru)) {
+		if (ru.ru_nivcsw != t->nivcsw)
+			t->shared = RS_SPIN_HOLD + 1;
+		if (t->shared)
+			t->shared--;
+		t->nivcsw = ru.ru_nivcsw;
+		t->waits = 0;
+	}
+	if (t->shared)
+		return 0;
+	if (!t->poll_ns)	/* nothing timed yet */
+		return d->spin;
+	if (t->wait_ns > limit) {
+		if (++t->idle < RS_SPIN_PROBE)
+			return 0;
+		t->idle = 0;
+		return hybrid_max(d);
+	}
+	n = 2 * t->wait_ns / t->poll_ns + 1;
+	return n < hybrid_max(d) ? (unsigned int)n : hybrid_max(d);
+}
+
+/* a wait's times: @t1 its first poll done (the commits submitted; the
+ * start when it did not poll), @t2 its @polls polls done, @t3 work came */
+static void hybrid_learn(struct qthread *t, const struct rs_dev *d, unsigned int budget,
+			 unsigned int polls, uint64_t t1, uint64_t t2, uint64_t t3, bool slept)
+{
+	uint64_t w = t3 - t1, p, limit;
+
+	if (polls > 1) {
+		p = (t2 - t1) / (polls - 1);
+		t->poll_ns = t->poll_ns ? (7 * t->poll_ns + p) / 8 : p;
+	}
+	limit = (uint64_t)RS_SPIN_WAIT * d->spin * t->poll_ns;
+	if (slept && limit && w > 2 * limit)
+		w = 2 * limit;
+	if (!slept && budget == hybrid_max(d) && t->wait_ns > limit)
+		t->wait_ns = w;	/* a probe found work */
+	else
+		t->wait_ns = (7 * t->wait_ns + w) / 8;
+}
+
 static unsigned int spin_budget(struct qthread *t, const struct rs_dev *d)
 {
-	if (!d->spin_adaptive)
+	if (d->spin_policy == RS_SPIN_HYBRID)
+		return hybrid_budget(t, d);
+	if (d->spin_policy != RS_SPIN_ADAPTIVE)
 		return d->spin;
 	if (!t->spin && ++t->idle >= RS_SPIN_PROBE) {
 		t->idle = 0;
@@ -139,12 +225,25 @@ static void spin_learn(struct qthread *t, const struct rs_dev *d,
 {
 	unsigned int step = d->spin / 8 ? d->spin / 8 : 1;
 
-	if (!d->spin_adaptive || !budget)
+	if (d->spin_policy != RS_SPIN_ADAPTIVE || !budget)
 		return;
 	if (found)
 		t->spin = d->spin;
 	else
 		t->spin = budget > step ? budget - step : 0;
+}
+
+/* RAMSRV_SPIN_POLICY's value: fixed, adaptive or hybrid (NULL: the default) */
+enum rs_spin_policy rs_spin_policy(const char *name)
+{
+	if (!name || !strcmp(name, "adaptive"))
+		return RS_SPIN_ADAPTIVE;
+	if (!strcmp(name, "fixed"))
+		return RS_SPIN_FIXED;
+	if (!strcmp(name, "hybrid"))
+		return RS_SPIN_HYBRID;
+	rs_warn("RAMSRV_SPIN_POLICY=%s: not fixed, adaptive or hybrid; using adaptive", name);
+	return RS_SPIN_ADAPTIVE;
 }
 
 /* io buffers: classic depth x max-io; user copy: the data path's scratch;
@@ -384,6 +483,8 @@ static int queue_wait(struct qthread *t)
 	struct rs_qstate *st = t->q->st;
 	struct io_uring *ring = &t->ring;
 	unsigned int spin, budget = spin_budget(t, d);
+	bool timed = d->spin_policy == RS_SPIN_HYBRID, slept = false;
+	uint64_t t1 = timed ? now_ns() : 0, t2 = t1;
 	int ret = 0;
 
 	for (spin = 0; spin < budget && !io_uring_cq_ready(ring); spin++) {
@@ -391,15 +492,22 @@ static int queue_wait(struct qthread *t)
 		st->enters++;
 		if (ret < 0)
 			break;
+		if (timed && !spin)
+			t1 = now_ns();
 	}
+	if (timed && spin > 1)
+		t2 = now_ns();
 	spin_learn(t, d, budget, io_uring_cq_ready(ring) != 0);
 	if (!io_uring_cq_ready(ring) || io_uring_sq_ready(ring)) {
+		slept = !io_uring_cq_ready(ring);
 		ret = io_uring_submit_and_wait(ring, 1);
 		st->enters++;
 		st->sleeps++;
 	} else {
 		ret = 0;
 	}
+	if (timed)
+		hybrid_learn(t, d, budget, spin, t1, t2, now_ns(), slept);
 	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 		rs_err("%s: io_uring_enter: %s", t->who, strerror(-ret));
 		return ret;

@@ -228,6 +228,9 @@ void rs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- shared state file (/run/ramsrv/<ctrl name>/<id>/state) ---- */
 #define RS_STATE_MAGIC	0x72616d7372763032ULL	/* "ramsrv02" */
+/* RAMSRV_SPIN_POLICY: how a queue thread polls its ring (queue.c) */
+enum rs_spin_policy { RS_SPIN_FIXED, RS_SPIN_ADAPTIVE, RS_SPIN_HYBRID };
+
 enum rs_dev_state { RS_ST_STARTING = 1, RS_ST_LIVE, RS_ST_STOPPING, RS_ST_STOPPED };
 
 struct rs_qstate {
@@ -487,7 +490,7 @@ struct rs_dev {
 	bool batch;		/* UBLK_F_BATCH_IO granted: batch.c serves the queues */
 	uint32_t recoveries;	/* carried over in the state file */
 	unsigned int spin;	/* RAMSRV_SPIN: polls before sleeping (at most) */
-	bool spin_adaptive;	/* RAMSRV_SPIN_POLICY: adaptive (else fixed) */
+	enum rs_spin_policy spin_policy;	/* RAMSRV_SPIN_POLICY */
 	/*
 	 * Main thread is stopping the device: set (relaxed) before STOP_DEV; a
 	 * queue thread whose loop ended reads it (relaxed) to decide on
@@ -511,6 +514,7 @@ struct rs_dev {
 
 /* spawn the thread of queue @q (q_id < nr_threads) serving it and the
  * queues it takes along, wait for their fetches; 0 or -errno */
+enum rs_spin_policy rs_spin_policy(const char *name);
 int rs_queue_start(struct rs_queue *q);
 void rs_queue_join(struct rs_queue *q);
 void rs_queue_kick(struct rs_queue *q);
