@@ -30,9 +30,8 @@ static inline uint64_t now_ns(void)
 static unsigned int zc_slot(const struct rs_queue *q, unsigned int tag)
 {
 	const struct rs_dev *d = q->dev;
-	unsigned int step = d->nr_threads ? d->nr_threads : d->nr_queues;
 
-	return (unsigned int)q->q_id / step * d->depth + tag;
+	return (unsigned int)q->q_id / d->nr_threads * d->depth + tag;
 }
 
 static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
@@ -280,11 +279,11 @@ static int queue_setup_buf(struct qthread *t, struct rs_queue *q, size_t blen)
 static void queue_set_queues(struct qthread *t)
 {
 	struct rs_dev *d = t->q->dev;
-	unsigned int i, step = d->nr_threads ? d->nr_threads : d->nr_queues;
+	unsigned int i;
 	int n;
 
 	n = snprintf(t->who, sizeof(t->who), "dev %d q %d", d->info.dev_id, t->q->q_id);
-	for (i = (unsigned int)t->q->q_id; i < d->nr_queues; i += step) {
+	for (i = (unsigned int)t->q->q_id; i < d->nr_queues; i += d->nr_threads) {
 		t->qs[t->nq++] = &d->q[i];
 		if (t->nq > 1 && n > 0 && (size_t)n < sizeof(t->who))
 			n += snprintf(t->who + n, sizeof(t->who) - (size_t)n, ",%u", i);
@@ -686,7 +685,7 @@ static void queue_unmap(struct rs_queue *q)
 int rs_queue_start(struct rs_queue *q)
 {
 	struct rs_dev *d = q->dev;
-	unsigned int i, step = d->nr_threads ? d->nr_threads : d->nr_queues;
+	unsigned int i;
 	struct sigaction sa;
 	int ret = 0;
 
@@ -695,7 +694,7 @@ int rs_queue_start(struct rs_queue *q)
 	sigaction(SIGUSR2, &sa, NULL);
 
 	/* this queue's and those its thread takes along (--threads) */
-	for (i = (unsigned int)q->q_id; i < d->nr_queues && ret == 0; i += step)
+	for (i = (unsigned int)q->q_id; i < d->nr_queues && ret == 0; i += d->nr_threads)
 		ret = queue_map(&d->q[i]);
 	if (ret < 0)
 		goto fail;
@@ -718,7 +717,7 @@ int rs_queue_start(struct rs_queue *q)
 	}
 	return 0;
 fail:
-	for (i = (unsigned int)q->q_id; i < d->nr_queues; i += step)
+	for (i = (unsigned int)q->q_id; i < d->nr_queues; i += d->nr_threads)
 		queue_unmap(&d->q[i]);
 	return ret;
 }

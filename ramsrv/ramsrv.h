@@ -461,7 +461,8 @@ struct rs_dev {
 	unsigned int nr_queues;
 	/*
 	 * server threads: thread i (queue i's, i < nr_threads) serves queues
-	 * i, i + nr_threads, ... through one ring; nr_queues by default
+	 * i, i + nr_threads, ... through one ring; nr_queues by default (set
+	 * with the geometry, before any queue starts: never 0)
 	 */
 	unsigned int nr_threads;
 	unsigned int depth;
