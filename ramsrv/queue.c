@@ -34,6 +34,8 @@ static unsigned int zc_slot(const struct rs_queue *q, unsigned int tag)
 	return (unsigned int)q->q_id / d->nr_threads * d->depth + tag;
 }
 
+/* FETCH_REQ or COMMIT_AND_FETCH_REQ of @q's @tag in @sqe, a zeroed one
+ * (zu_get_sqe) */
 static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 		    unsigned int legacy_op, unsigned int tag, int result)
 {
@@ -46,7 +48,6 @@ static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 	else
 		op = d->ioctl_io ? UBLK_U_IO_COMMIT_AND_FETCH_REQ :
 				   UBLK_IO_COMMIT_AND_FETCH_REQ;
-	memset(sqe, 0, sizeof(*sqe));
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = 0;			/* registered file index */
 	sqe->flags = IOSQE_FIXED_FILE;
@@ -330,27 +331,15 @@ static int zc_setup_ring(struct qthread *t)
 	return ret < 0 ? ret : 0;
 }
 
-static struct io_uring_sqe *zc_sqe(struct qthread *t)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
-
-	if (!sqe) {	/* cannot happen: one SQE per tag */
-		io_uring_submit(&t->ring);
-		sqe = io_uring_get_sqe(&t->ring);
-	}
-	return sqe;
-}
-
 /* zc-explicit: REGISTER_IO_BUF or UNREGISTER_IO_BUF of @tag's pages at its slot */
 static struct io_uring_sqe *zc_prep_bufreg(struct qthread *t, struct rs_queue *q,
 					   unsigned int tag, unsigned int op)
 {
-	struct io_uring_sqe *sqe = zc_sqe(t);
+	struct io_uring_sqe *sqe = zu_get_sqe(&t->ring);
 	struct ublksrv_io_cmd *cmd;
 
 	if (!sqe)
 		return NULL;
-	memset(sqe, 0, sizeof(*sqe));
 	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = 0;			/* the char node, registered file 0 */
@@ -383,7 +372,7 @@ static bool zc_submit(struct qthread *t, struct rs_queue *q, unsigned int tag,
 		sqe = zc_prep_bufreg(t, q, tag, UBLK_U_IO_REGISTER_IO_BUF);
 		sqe->flags |= IOSQE_IO_LINK;
 	}
-	sqe = zc_sqe(t);
+	sqe = zu_get_sqe(&t->ring);
 	if (q->zc_op == IORING_OP_READ_FIXED)
 		io_uring_prep_read_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, slot);
 	else
@@ -448,7 +437,7 @@ static int queue_setup_ring(struct qthread *t)
 		goto fail;
 	for (i = 0; i < t->nq; i++)
 		for (tag = 0; tag < d->depth; tag++)
-			prep_io(t->qs[i], io_uring_get_sqe(&t->ring),
+			prep_io(t->qs[i], zu_get_sqe(&t->ring),
 				UBLK_IO_FETCH_REQ, tag, -1);
 	ret = io_uring_submit(&t->ring);
 	if (ret != (int)n) {
@@ -561,7 +550,6 @@ static int queue_complete(struct qthread *t)
 	struct rs_dev *d = t->q->dev;
 	struct qtally tl[RS_MAX_QUEUES];
 	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
 	struct rs_queue *q;
 	uint64_t t0 = now_ns(), reqs = 0;
 	unsigned int head, tag, k, n = 0;
@@ -579,7 +567,7 @@ static int queue_complete(struct qthread *t)
 			continue;
 		}
 		if (rs_ud_op(cqe->user_data) == RS_UD_OP_DATA && q) {	/* zc */
-			prep_io(q, zc_sqe(t), UBLK_IO_COMMIT_AND_FETCH_REQ, tag,
+			prep_io(q, zu_get_sqe(&t->ring), UBLK_IO_COMMIT_AND_FETCH_REQ, tag,
 				zc_done(t, cqe));
 			continue;
 		}
@@ -603,12 +591,7 @@ static int queue_complete(struct qthread *t)
 			tl[k].bytes += (uint64_t)res;
 		if (zc_submit(t, q, tag, res))
 			continue;
-		sqe = io_uring_get_sqe(&t->ring);
-		if (!sqe) {	/* cannot happen: one SQE per tag */
-			io_uring_submit(&t->ring);
-			sqe = io_uring_get_sqe(&t->ring);
-		}
-		prep_io(q, sqe, UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res);
+		prep_io(q, zu_get_sqe(&t->ring), UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res);
 	}
 	io_uring_cq_advance(&t->ring, n);
 	/* zc data ops, aborts and failures: the thread's */
