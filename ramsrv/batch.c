@@ -55,14 +55,6 @@ struct rs_batch {
 	const char *who;
 };
 
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /*
  * A batch command SQE on the registered char node (file index 0); when the
  * SQ is full, what is queued is submitted first.  NULL if still none is
@@ -354,7 +346,7 @@ int rs_batch_complete(struct rs_queue *q, struct io_uring *ring)
 	struct rs_batch *b = q->batch;
 	struct rs_qstate *st = q->st;
 	struct io_uring_cqe *cqe;
-	uint64_t t0 = now_ns(), reqs = st->reqs;
+	uint64_t t0 = rs_now_ns(), reqs = st->reqs;
 	unsigned int head, n = 0;
 	int gone = 0;
 
@@ -374,7 +366,7 @@ int rs_batch_complete(struct rs_queue *q, struct io_uring *ring)
 	if (b->rearm && !gone)
 		queue_fetch(q, b, ring);
 	if (st->reqs != reqs)
-		st->handle_ns += now_ns() - t0;
+		st->handle_ns += rs_now_ns() - t0;
 	st->cqes += n;
 	return gone;
 }

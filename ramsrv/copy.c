@@ -46,14 +46,6 @@ static void *copy_words(void *dst, const void *src, size_t len)
 	return dst;
 }
 
-static uint64_t ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static uint64_t best_of(void *(*fn)(void *, const void *, size_t), char *dst,
 			const char *src, size_t len)
 {
@@ -61,9 +53,9 @@ static uint64_t best_of(void *(*fn)(void *, const void *, size_t), char *dst,
 	int i;
 
 	for (i = 0; i < 5; i++) {
-		t = ns();
+		t = rs_now_ns();
 		fn(dst, src, len);
-		t = ns() - t;
+		t = rs_now_ns() - t;
 		if (t < best)
 			best = t;
 	}

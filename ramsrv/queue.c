@@ -14,14 +14,6 @@
 #include "ramsrv.h"
 #include "../lib/uring_cmd.h"
 
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /*
  * zc: the request's slot in the thread's sparse buffer table: a block of
  * depth slots per queue it serves, in the order it serves them (queue i,
@@ -472,7 +464,7 @@ static int queue_wait(struct qthread *t)
 	struct io_uring *ring = &t->ring;
 	unsigned int spin, budget = spin_budget(t, d);
 	bool timed = d->spin_policy == RS_SPIN_HYBRID, slept = false;
-	uint64_t t1 = timed ? now_ns() : 0, t2 = t1;
+	uint64_t t1 = timed ? rs_now_ns() : 0, t2 = t1;
 	int ret = 0;
 
 	for (spin = 0; spin < budget && !io_uring_cq_ready(ring); spin++) {
@@ -481,10 +473,10 @@ static int queue_wait(struct qthread *t)
 		if (ret < 0)
 			break;
 		if (timed && !spin)
-			t1 = now_ns();
+			t1 = rs_now_ns();
 	}
 	if (timed && spin > 1)
-		t2 = now_ns();
+		t2 = rs_now_ns();
 	spin_learn(t, d, budget, io_uring_cq_ready(ring) != 0);
 	if (!io_uring_cq_ready(ring) || io_uring_sq_ready(ring)) {
 		slept = !io_uring_cq_ready(ring);
@@ -495,7 +487,7 @@ static int queue_wait(struct qthread *t)
 		ret = 0;
 	}
 	if (timed)
-		hybrid_learn(t, d, budget, spin, t1, t2, now_ns(), slept);
+		hybrid_learn(t, d, budget, spin, t1, t2, rs_now_ns(), slept);
 	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 		rs_err("%s: io_uring_enter: %s", t->who, strerror(-ret));
 		return ret;
@@ -551,7 +543,7 @@ static int queue_complete(struct qthread *t)
 	struct qtally tl[RS_MAX_QUEUES];
 	struct io_uring_cqe *cqe;
 	struct rs_queue *q;
-	uint64_t t0 = now_ns(), reqs = 0;
+	uint64_t t0 = rs_now_ns(), reqs = 0;
 	unsigned int head, tag, k, n = 0;
 	int gone = 0, res;
 
@@ -596,7 +588,7 @@ static int queue_complete(struct qthread *t)
 	io_uring_cq_advance(&t->ring, n);
 	/* zc data ops, aborts and failures: the thread's */
 	tl[0].cqes += n - (unsigned int)reqs;
-	queue_account(t, tl, reqs, reqs ? now_ns() - t0 : 0);
+	queue_account(t, tl, reqs, reqs ? rs_now_ns() - t0 : 0);
 	return gone;
 }
 

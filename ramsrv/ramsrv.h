@@ -59,6 +59,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sched.h>
+#include <time.h>
 #include <sys/types.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -146,6 +147,15 @@ struct rs_opts {
 	unsigned int threads;	/* --threads: server threads, 0 = one per queue */
 	bool batch;		/* --batch: UBLK_F_BATCH_IO */
 };
+
+/* CLOCK_MONOTONIC in ns: the handling and copy timings */
+static inline uint64_t rs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- pure helpers (util.c, unit tested) ---- */
 int rs_parse_size(const char *s, uint64_t *out);
