@@ -293,7 +293,7 @@ struct rs_state {
 	uint32_t huge_opt;	/* --hugepages (enum rs_huge), for recover */
 	uint32_t recoveries;	/* times `ramsrv recover` restarted the server */
 	uint64_t dev_flags;	/* flags ADD_DEV granted */
-	uint32_t nr_threads;	/* server threads (--threads); 0: one per queue */
+	uint32_t nr_threads;	/* server threads (--threads, else nr_queues) */
 	struct rs_qstate q[RS_MAX_QUEUES];
 };
 

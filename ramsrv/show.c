@@ -88,12 +88,6 @@ static void print_batch(const struct rs_qstate *q, bool json)
 		       (unsigned long long)q->batch_commits, pc);
 }
 
-/* server threads (a state from before --threads says 0: one per queue) */
-static unsigned int nr_threads(const struct rs_state *st)
-{
-	return st->nr_threads ? st->nr_threads : st->nr_queues;
-}
-
 static void print_list(const struct rs_ent *e, const struct rs_state *st,
 		       bool json, bool first)
 {
@@ -106,7 +100,7 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 	if (!json) {
 		printf("%-6s %-4d %-5s %14llu %6u %7u %5u %-14s %-7s %7d %-8s %-8s %s\n",
 		       drv, st->dev_id, st->target, (unsigned long long)st->size,
-		       st->nr_queues, nr_threads(st), st->depth, copy, st->recovery, st->pid,
+		       st->nr_queues, st->nr_threads, st->depth, copy, st->recovery, st->pid,
 		       state_name(st), dst, st->bdev);
 		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
 			if (!st->q[i].buf_len)	/* single/none: nothing allocated */
@@ -127,7 +121,7 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 	       "\"recoveries\": %u, \"dev_state\": \"%s\", \"flags\": \"0x%llx\",\n"
 	       "   \"queue\": [",
 	       first ? "" : ",", st->dev_id, drv, st->target,
-	       (unsigned long long)st->size, st->nr_queues, nr_threads(st), st->depth, st->bs,
+	       (unsigned long long)st->size, st->nr_queues, st->nr_threads, st->depth, st->bs,
 	       st->max_io, st->pid, state_name(st), st->bdev, st->ctrl,
 	       st->backing, st->store_huge ? "hugepage" : "normal",
 	       st->store_policy, st->copy, st->copy_mode, st->copy_path,
@@ -291,11 +285,11 @@ static void print_stats(int id, const struct rs_ent *e, const struct rs_state *s
 		printf("{\"id\": %d, \"driver\": \"%s\", \"state\": \"%s\", \"target\": \"%s\", "
 		       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"threads\": %u, \"queues\": [",
 		       id, drv, state_name(st), st->target, st->copy_mode, st->copy_path,
-		       nr_threads(st));
+		       st->nr_threads);
 	else
 		printf("%s dev %d (%s, copy %s, %s, %u server thread%s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s %10s %10s\n",
-		       drv, id, st->target, copy, state_name(st), nr_threads(st),
-		       nr_threads(st) == 1 ? "" : "s", "Q", "REQS",
+		       drv, id, st->target, copy, state_name(st), st->nr_threads,
+		       st->nr_threads == 1 ? "" : "s", "Q", "REQS",
 		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "HANDLE_NS/IO",
 		       "COPIES", "COPY_BYTES", "UCOPIES", "UCOPY_BYTES", "DATA_OPS", "BUF_CMDS");
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
