@@ -85,6 +85,20 @@ static inline __u64 zublk_auto_buf_reg_addr(__u16 index, __u8 flags)
  * command's flags carry UBLK_BATCH_F_HAS_BUF_ADDR (io buffers, no
  * USER_COPY) and the zone LBA with UBLK_BATCH_F_HAS_ZONE_LBA; elem_bytes
  * is its size (8, 16 or 24).
+ *
+ * With UBLK_F_AUTO_BUF_REG (no buffer address: elem_bytes 8) an element's
+ * buf_index is the sparse buffer table slot, on the ring of the fetch
+ * that delivers the tag's next request, where the driver registers that
+ * request's pages (PREP: the first request's; COMMIT: the next one's).
+ * A COMMIT first drops the registration the tag's previous PREP or COMMIT
+ * named, so a server keeps the pages registered until its fixed-buffer
+ * ops on them are done simply by committing after them.  UBLK_BATCH_F_
+ * AUTO_BUF_REG_FALLBACK in the command's flags is AUTO_BUF_REG's FALLBACK
+ * for all its elements (it excludes HAS_BUF_ADDR).  With UBLK_F_SUPPORT_
+ * ZERO_COPY, REGISTER_IO_BUF and UNREGISTER_IO_BUF stay per-request
+ * commands (struct ublksrv_io_cmd) that a BATCH_IO device takes from any
+ * task; elements carry no slot, and a request completes once its commit
+ * and the unregisters are all in.
  */
 #ifndef UBLK_F_BATCH_IO
 #define UBLK_F_BATCH_IO		(1ULL << 15)

@@ -23,6 +23,20 @@
  * whenever a pass writes it.  liburing 2.3 lacks the buffer-ring setup
  * helper and IORING_URING_CMD_MULTISHOT: the ring memory is mapped here and
  * registered with io_uring_register_buf_ring(), and the flag is defined.
+ *
+ * --copy zc (UBLK_F_AUTO_BUF_REG): each element of PREP and COMMIT names in
+ * buf_index the buffer table slot where the driver registers the pages of
+ * the tag's next request, on the ring of the fetch that delivers it; at
+ * the commit it drops the registration the previous PREP or COMMIT named
+ * (so the slot is always the tag's own: the thread serves one queue, its
+ * table has depth slots).  The data op handle() names (READ_FIXED or
+ * WRITE_FIXED on that slot) is queued instead of the element, and its
+ * completion puts the element into the next commit: the request's pages
+ * stay registered until the op is done.  --copy zc-explicit
+ * (SUPPORT_ZERO_COPY) links the op between REGISTER_IO_BUF and
+ * UNREGISTER_IO_BUF of the tag (on a batch device those take any task),
+ * the elements carry no slot, and the request completes once both the
+ * unregister and the commit are in.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,6 +65,7 @@ struct rs_batch {
 	unsigned int elem_bytes;	/* 8, or 16 with buffer addresses */
 	unsigned int nr;		/* elements in the commit being built */
 	uint16_t flags;			/* UBLK_BATCH_F_HAS_BUF_ADDR or 0 */
+	bool auto_reg;			/* --copy zc: elements name the tag's slot */
 	bool rearm;			/* the fetch ended: arm it again */
 	const char *who;
 };
@@ -85,7 +100,10 @@ static struct io_uring_sqe *prep_batch(struct io_uring *ring, unsigned int op,
 	return sqe;
 }
 
-/* element @i of the commit array: tag, result, buffer address if any */
+/*
+ * element @i of the commit array: tag, result, buffer address if any;
+ * zc: the tag's buffer table slot (its own, see above)
+ */
 static void put_elem(const struct rs_queue *q, struct rs_batch *b,
 		     unsigned int i, unsigned int tag, int result)
 {
@@ -94,7 +112,7 @@ static void put_elem(const struct rs_queue *q, struct rs_batch *b,
 	uint64_t addr;
 
 	e->tag = (uint16_t)tag;
-	e->buf_index = 0;
+	e->buf_index = b->auto_reg ? (uint16_t)tag : 0;
 	e->result = result;
 	if (b->flags & UBLK_BATCH_F_HAS_BUF_ADDR) {
 		addr = (uint64_t)(uintptr_t)((char *)q->buf.addr +
@@ -247,7 +265,8 @@ int rs_batch_start(struct rs_queue *q, struct io_uring *ring, const char *who)
 		goto fail;
 	b->who = who;
 	/* io buffers (classic): their addresses go with PREP and COMMIT */
-	b->flags = q->dev->user_copy ? 0 : UBLK_BATCH_F_HAS_BUF_ADDR;
+	b->flags = q->dev->user_copy || q->dev->zc ? 0 : UBLK_BATCH_F_HAS_BUF_ADDR;
+	b->auto_reg = q->dev->zc && !q->dev->zc_reg;
 	ret = batch_alloc(q, b, ring);
 	if (ret == 0)
 		ret = batch_prep(q, b, ring);
@@ -272,9 +291,96 @@ fail:
 	return ret;
 }
 
-/* the requests of one fetch CQE: handled, their results added to the commit */
+/* zc-explicit: REGISTER_IO_BUF or UNREGISTER_IO_BUF of @tag's pages at slot @tag */
+static struct io_uring_sqe *zc_bufreg(struct rs_queue *q, struct io_uring *ring,
+				      unsigned int tag, unsigned int op)
+{
+	struct io_uring_sqe *sqe = zu_get_sqe(ring);
+	struct ublksrv_io_cmd *cmd;
+
+	if (!sqe)
+		return NULL;
+	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = 0;
+	sqe->flags = IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+	sqe->cmd_op = op;
+	cmd->q_id = (uint16_t)q->q_id;
+	cmd->tag = (uint16_t)tag;
+	cmd->addr = tag;
+	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_BUFREG);
+	q->st->buf_cmds++;
+	return sqe;
+}
+
+/*
+ * zc: queue the data op handle() named (q->zc_op) on @tag's slot, its CQE
+ * carrying handle()'s result @res (RS_UD_OP_DATA; zc_done commits it);
+ * zc-explicit: between REGISTER_IO_BUF and UNREGISTER_IO_BUF.  False when
+ * there is none (null, a flush, a failure): the element goes in at once.
+ */
+static bool zc_submit(struct rs_queue *q, struct io_uring *ring,
+		      unsigned int tag, int res)
+{
+	bool reg = q->dev->zc_reg;
+	struct io_uring_sqe *sqe;
+
+	if (!q->zc_op || res < 0)
+		return false;
+	/* a link chain must not be cut by zu_get_sqe's submit */
+	if (io_uring_sq_space_left(ring) < (reg ? 3U : 1U)) {
+		io_uring_submit(ring);
+		q->st->enters++;
+	}
+	if (reg) {	/* the data op runs only if this succeeded */
+		sqe = zc_bufreg(q, ring, tag, UBLK_U_IO_REGISTER_IO_BUF);
+		if (!sqe)
+			return false;
+		sqe->flags |= IOSQE_IO_LINK;
+	}
+	sqe = zu_get_sqe(ring);
+	if (!sqe)
+		return false;
+	if (q->zc_op == IORING_OP_READ_FIXED)
+		io_uring_prep_read_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, (int)tag);
+	else
+		io_uring_prep_write_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, (int)tag);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	/* the commit result rides along in sectors: up to RS_MAX_MAX_IO */
+	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_DATA) |
+			 (uint64_t)((uint32_t)res >> 9) << RS_UD_RES_SHIFT;
+	q->st->data_ops++;
+	if (reg) {	/* unregister whatever the data op did */
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		zc_bufreg(q, ring, tag, UBLK_U_IO_UNREGISTER_IO_BUF);
+	}
+	return true;
+}
+
+/* zc: a data op completed: its request's element into the commit */
+static void zc_done(struct rs_queue *q, struct rs_batch *b,
+		    const struct io_uring_cqe *cqe)
+{
+	unsigned int tag = rs_ud_tag(cqe->user_data);
+	int res = (int)((cqe->user_data >> RS_UD_RES_SHIFT) << 9);
+
+	if (cqe->res < 0 || (uint32_t)cqe->res != (uint32_t)res) {
+		rs_warn("%s tag %u: fixed-buffer read/write of %d bytes: %s",
+			b->who, tag, res, cqe->res < 0 ? strerror(-cqe->res) : "short");
+		res = cqe->res < 0 ? cqe->res : -EIO;
+	}
+	if (tag >= q->dev->depth || b->nr >= q->dev->depth) {
+		rs_warn("%s: data op of tag %u (depth %u, %u pending)", b->who,
+			tag, q->dev->depth, b->nr);
+		return;
+	}
+	put_elem(q, b, b->nr++, tag, res);
+}
+
+/* the requests of one fetch CQE: handled, their results added to the
+ * commit (zc: their data ops queued) */
 static void fetch_tags(struct rs_queue *q, struct rs_batch *b,
-		       const uint16_t *tags, unsigned int n)
+		       struct io_uring *ring, const uint16_t *tags, unsigned int n)
 {
 	struct rs_dev *d = q->dev;
 	struct rs_qstate *st = q->st;
@@ -289,25 +395,28 @@ static void fetch_tags(struct rs_queue *q, struct rs_batch *b,
 			continue;
 		}
 		q->store_off = ZUBLK_STORE_NONE;
+		q->zc_op = 0;
 		res = d->tgt->handle(q, tag, &q->descs[tag]);
 		st->reqs++;
 		if (res > 0)
 			st->bytes += (uint64_t)res;
+		if (d->zc && zc_submit(q, ring, tag, res))
+			continue;
 		put_elem(q, b, b->nr++, tag, res);
 	}
 }
 
 /* a CQE of the fetch: 1 when it is gone for good, else 0 */
 static int fetch_cqe(struct rs_queue *q, struct rs_batch *b,
-		     const struct io_uring_cqe *cqe)
+		     struct io_uring *ring, const struct io_uring_cqe *cqe)
 {
 	unsigned int bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 	int res = cqe->res;
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		if (res > 0 && bid < b->nr_bufs) {
-			fetch_tags(q, b, (const uint16_t *)(b->bufs +
-					 (size_t)bid * b->buf_len),
+			fetch_tags(q, b, ring, (const uint16_t *)(b->bufs +
+					       (size_t)bid * b->buf_len),
 				   (unsigned int)res / 2);
 			q->st->batch_fetches++;
 		}
@@ -357,9 +466,14 @@ int rs_batch_complete(struct rs_queue *q, struct io_uring *ring)
 	io_uring_for_each_cqe(ring, head, cqe) {
 		n++;
 		if (rs_ud_op(cqe->user_data) == RS_UD_OP_FETCH)
-			gone += fetch_cqe(q, b, cqe);
+			gone += fetch_cqe(q, b, ring, cqe);
 		else if (rs_ud_op(cqe->user_data) == RS_UD_OP_COMMIT)
 			commit_cqe(b, cqe);
+		else if (rs_ud_op(cqe->user_data) == RS_UD_OP_DATA)
+			zc_done(q, b, cqe);
+		else if (rs_ud_op(cqe->user_data) == RS_UD_OP_BUFREG)	/* it failed */
+			rs_warn("%s tag %u: (UN)REGISTER_IO_BUF: %s", b->who,
+				rs_ud_tag(cqe->user_data), strerror(-cqe->res));
 	}
 	io_uring_cq_advance(ring, n);
 	queue_commit(q, b, ring);

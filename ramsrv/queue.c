@@ -419,14 +419,14 @@ static int queue_setup_ring(struct qthread *t)
 		rs_err("%s: register %s: %s", t->who, d->cdev, strerror(-ret));
 		goto fail;
 	}
+	if (d->zc && (ret = zc_setup_ring(t)) < 0)
+		goto fail;
 	if (d->batch) {	/* UBLK_F_BATCH_IO: no per-tag FETCH_REQ; one queue */
 		ret = rs_batch_start(q, &t->ring, t->who);
 		if (ret < 0)
 			goto fail;
 		return 0;
 	}
-	if (d->zc && (ret = zc_setup_ring(t)) < 0)
-		goto fail;
 	for (i = 0; i < t->nq; i++)
 		for (tag = 0; tag < d->depth; tag++)
 			prep_io(t->qs[i], zu_get_sqe(&t->ring),

@@ -82,6 +82,7 @@ static void t_rec_ram_backing(struct rs_opts *o) { o->recovery = RS_REC_QUEUE; s
 static void t_pin_single(struct rs_opts *o) { o->copy = RS_COPY_SINGLE; o->pin = RS_PIN_ON; }
 static void t_rec_null(struct rs_opts *o) { strcpy(o->target, "null"); o->recovery = RS_REC_FAIL; }
 static void t_batch_zc(struct rs_opts *o) { o->batch = true; o->copy = RS_COPY_ZC; }
+static void t_batch_zc_reg(struct rs_opts *o) { o->batch = true; o->copy = RS_COPY_ZC_REG; }
 static void t_batch_threads(struct rs_opts *o) { o->batch = true; o->queues = 2; o->threads = 1; }
 static void t_batch_threads_all(struct rs_opts *o) { o->batch = true; o->queues = 2; o->threads = 2; }
 
@@ -105,7 +106,8 @@ static void test_validate(void)
 	CHECK("validate recovery ram with backing", validate(t_rec_ram_backing) == 0, "rejected");
 	CHECK("validate recovery null", validate(t_rec_null) == 0, "rejected");
 	CHECK("validate pin on with single", validate(t_pin_single) == -EINVAL, "accepted");
-	CHECK("validate batch with zc", validate(t_batch_zc) == -EINVAL, "accepted");
+	CHECK("validate batch with zc", validate(t_batch_zc) == 0, "rejected");
+	CHECK("validate batch with zc-explicit", validate(t_batch_zc_reg) == 0, "rejected");
 	CHECK("validate batch with fewer threads", validate(t_batch_threads) == -EINVAL, "accepted");
 	CHECK("validate batch with a thread per queue", validate(t_batch_threads_all) == 0, "rejected");
 }

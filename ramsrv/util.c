@@ -164,9 +164,6 @@ int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 	    (t->caps & RS_TGT_DATA))
 		BAD("--copy %s --hugepages on: the zc store is a file io_uring writes, and hugetlbfs files cannot be written (use --hugepages auto or off)",
 		    rs_copy_name(o->copy));
-	if (o->batch && (o->copy == RS_COPY_ZC || o->copy == RS_COPY_ZC_REG))
-		BAD("--batch --copy %s: not supported (the batch elements would have to carry the buffer slots)",
-		    rs_copy_name(o->copy));
 	if (o->batch && o->threads && o->threads < o->queues)
 		BAD("--batch --threads %u: batch mode serves each queue from a thread of its own (give --threads %u, or leave it out)",
 		    o->threads, o->queues);
