@@ -291,84 +291,13 @@ fail:
 	return ret;
 }
 
-/* zc-explicit: REGISTER_IO_BUF or UNREGISTER_IO_BUF of @tag's pages at slot @tag */
-static struct io_uring_sqe *zc_bufreg(struct rs_queue *q, struct io_uring *ring,
-				      unsigned int tag, unsigned int op)
-{
-	struct io_uring_sqe *sqe = zu_get_sqe(ring);
-	struct ublksrv_io_cmd *cmd;
-
-	if (!sqe)
-		return NULL;
-	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = 0;
-	sqe->flags = IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
-	sqe->cmd_op = op;
-	cmd->q_id = (uint16_t)q->q_id;
-	cmd->tag = (uint16_t)tag;
-	cmd->addr = tag;
-	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_BUFREG);
-	q->st->buf_cmds++;
-	return sqe;
-}
-
-/*
- * zc: queue the data op handle() named (q->zc_op) on @tag's slot, its CQE
- * carrying handle()'s result @res (RS_UD_OP_DATA; zc_done commits it);
- * zc-explicit: between REGISTER_IO_BUF and UNREGISTER_IO_BUF.  False when
- * there is none (null, a flush, a failure): the element goes in at once.
- */
-static bool zc_submit(struct rs_queue *q, struct io_uring *ring,
-		      unsigned int tag, int res)
-{
-	bool reg = q->dev->zc_reg;
-	struct io_uring_sqe *sqe;
-
-	if (!q->zc_op || res < 0)
-		return false;
-	/* a link chain must not be cut by zu_get_sqe's submit */
-	if (io_uring_sq_space_left(ring) < (reg ? 3U : 1U)) {
-		io_uring_submit(ring);
-		q->st->enters++;
-	}
-	if (reg) {	/* the data op runs only if this succeeded */
-		sqe = zc_bufreg(q, ring, tag, UBLK_U_IO_REGISTER_IO_BUF);
-		if (!sqe)
-			return false;
-		sqe->flags |= IOSQE_IO_LINK;
-	}
-	sqe = zu_get_sqe(ring);
-	if (!sqe)
-		return false;
-	if (q->zc_op == IORING_OP_READ_FIXED)
-		io_uring_prep_read_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, (int)tag);
-	else
-		io_uring_prep_write_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, (int)tag);
-	sqe->flags |= IOSQE_FIXED_FILE;
-	/* the commit result rides along in sectors: up to RS_MAX_MAX_IO */
-	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_DATA) |
-			 (uint64_t)((uint32_t)res >> 9) << RS_UD_RES_SHIFT;
-	q->st->data_ops++;
-	if (reg) {	/* unregister whatever the data op did */
-		sqe->flags |= IOSQE_IO_HARDLINK;
-		zc_bufreg(q, ring, tag, UBLK_U_IO_UNREGISTER_IO_BUF);
-	}
-	return true;
-}
-
 /* zc: a data op completed: its request's element into the commit */
 static void zc_done(struct rs_queue *q, struct rs_batch *b,
 		    const struct io_uring_cqe *cqe)
 {
 	unsigned int tag = rs_ud_tag(cqe->user_data);
-	int res = (int)((cqe->user_data >> RS_UD_RES_SHIFT) << 9);
+	int res = rs_zc_result(cqe, b->who);
 
-	if (cqe->res < 0 || (uint32_t)cqe->res != (uint32_t)res) {
-		rs_warn("%s tag %u: fixed-buffer read/write of %d bytes: %s",
-			b->who, tag, res, cqe->res < 0 ? strerror(-cqe->res) : "short");
-		res = cqe->res < 0 ? cqe->res : -EIO;
-	}
 	if (tag >= q->dev->depth || b->nr >= q->dev->depth) {
 		rs_warn("%s: data op of tag %u (depth %u, %u pending)", b->who,
 			tag, q->dev->depth, b->nr);
@@ -400,7 +329,7 @@ static void fetch_tags(struct rs_queue *q, struct rs_batch *b,
 		st->reqs++;
 		if (res > 0)
 			st->bytes += (uint64_t)res;
-		if (d->zc && zc_submit(q, ring, tag, res))
+		if (d->zc && rs_zc_submit(ring, q, tag, tag, res))
 			continue;
 		put_elem(q, b, b->nr++, tag, res);
 	}

@@ -323,78 +323,6 @@ static int zc_setup_ring(struct qthread *t)
 	return ret < 0 ? ret : 0;
 }
 
-/* zc-explicit: REGISTER_IO_BUF or UNREGISTER_IO_BUF of @tag's pages at its slot */
-static struct io_uring_sqe *zc_prep_bufreg(struct qthread *t, struct rs_queue *q,
-					   unsigned int tag, unsigned int op)
-{
-	struct io_uring_sqe *sqe = zu_get_sqe(&t->ring);
-	struct ublksrv_io_cmd *cmd;
-
-	if (!sqe)
-		return NULL;
-	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = 0;			/* the char node, registered file 0 */
-	sqe->flags = IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
-	sqe->cmd_op = op;
-	cmd->q_id = (uint16_t)q->q_id;
-	cmd->tag = (uint16_t)tag;
-	cmd->addr = zc_slot(q, tag);
-	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_BUFREG);
-	q->st->buf_cmds++;
-	return sqe;
-}
-
-/*
- * zc: after handle() named a data op (q->zc_op), queue it instead of the
- * commit: its CQE (RS_UD_OP_DATA, carrying handle()'s result) commits.
- * zc-explicit links it between REGISTER_IO_BUF and UNREGISTER_IO_BUF (the
- * request completes once both the unregister and the commit are in).
- * False when there is none (null, or not a READ/WRITE).
- */
-static bool zc_submit(struct qthread *t, struct rs_queue *q, unsigned int tag,
-		      int res)
-{
-	struct io_uring_sqe *sqe;
-	int slot = (int)zc_slot(q, tag);
-
-	if (!q->zc_op || res < 0)
-		return false;
-	if (q->dev->zc_reg) {	/* the data op runs only if this succeeded */
-		sqe = zc_prep_bufreg(t, q, tag, UBLK_U_IO_REGISTER_IO_BUF);
-		sqe->flags |= IOSQE_IO_LINK;
-	}
-	sqe = zu_get_sqe(&t->ring);
-	if (q->zc_op == IORING_OP_READ_FIXED)
-		io_uring_prep_read_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, slot);
-	else
-		io_uring_prep_write_fixed(sqe, 1, NULL, q->zc_len, q->zc_off, slot);
-	sqe->flags |= IOSQE_FIXED_FILE;
-	/* the commit result rides along in sectors: up to RS_MAX_MAX_IO */
-	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_DATA) |
-			 (uint64_t)((uint32_t)res >> 9) << RS_UD_RES_SHIFT;
-	q->st->data_ops++;
-	if (q->dev->zc_reg) {	/* unregister whatever the data op did */
-		sqe->flags |= IOSQE_IO_HARDLINK;
-		zc_prep_bufreg(t, q, tag, UBLK_U_IO_UNREGISTER_IO_BUF);
-	}
-	return true;
-}
-
-/* zc: a data op completed: the commit result for its request */
-static int zc_done(struct qthread *t, const struct io_uring_cqe *cqe)
-{
-	int res = (int)((cqe->user_data >> RS_UD_RES_SHIFT) << 9);
-
-	if (cqe->res < 0 || (uint32_t)cqe->res != (uint32_t)res) {
-		rs_warn("%s tag %u: fixed-buffer read/write of %d bytes: %s",
-			t->who, rs_ud_tag(cqe->user_data), res,
-			cqe->res < 0 ? strerror(-cqe->res) : "short");
-		return cqe->res < 0 ? cqe->res : -EIO;
-	}
-	return res;
-}
-
 /* the ring, the char node registered in it, a FETCH_REQ per tag; 0 or
  * -errno (the ring is gone then) */
 static int queue_setup_ring(struct qthread *t)
@@ -560,7 +488,7 @@ static int queue_complete(struct qthread *t)
 		}
 		if (rs_ud_op(cqe->user_data) == RS_UD_OP_DATA && q) {	/* zc */
 			prep_io(q, zu_get_sqe(&t->ring), UBLK_IO_COMMIT_AND_FETCH_REQ, tag,
-				zc_done(t, cqe));
+				rs_zc_result(cqe, t->who));
 			continue;
 		}
 		if (res == UBLK_IO_RES_ABORT) {
@@ -581,7 +509,7 @@ static int queue_complete(struct qthread *t)
 		tl[k].reqs++;
 		if (res > 0)
 			tl[k].bytes += (uint64_t)res;
-		if (zc_submit(t, q, tag, res))
+		if (q->dev->zc && rs_zc_submit(&t->ring, q, tag, zc_slot(q, tag), res))
 			continue;
 		prep_io(q, zu_get_sqe(&t->ring), UBLK_IO_COMMIT_AND_FETCH_REQ, tag, res);
 	}

@@ -545,6 +545,19 @@ int rs_batch_start(struct rs_queue *q, struct io_uring *ring, const char *who);
 int rs_batch_complete(struct rs_queue *q, struct io_uring *ring);
 void rs_batch_free(struct rs_queue *q);	/* after the ring is gone; idempotent */
 
+/* ---- upstream zero copy's data op (zc.c), on @ring's buffer table ---- */
+struct io_uring_cqe;
+/*
+ * queue the data op handle() named for @q's @tag on table slot @slot (with
+ * zc-explicit between REGISTER_IO_BUF and UNREGISTER_IO_BUF); its CQE
+ * carries @res.  False when there is none (null, not a READ/WRITE, @res < 0,
+ * no SQE): the caller commits @res itself.
+ */
+bool rs_zc_submit(struct io_uring *ring, struct rs_queue *q, unsigned int tag,
+		  unsigned int slot, int res);
+/* a data op's CQE: the result to commit for its request */
+int rs_zc_result(const struct io_uring_cqe *cqe, const char *who);
+
 /* a target moves a READ's data to the request / a WRITE's from it */
 static inline int rs_path_to_req(struct rs_queue *q, unsigned int tag,
 				 const void *data, size_t len)
