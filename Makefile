@@ -5,7 +5,8 @@
 #   make demo     boot the test kernel, compare a zublk RAM disk with brd
 #   make test     everything: deps, build, host tests, the in-guest suite;
 #                 then on 7.3.4 the W=1 build, the zublk and ramsrv groups
-#   make bench    fio sweep in the guest (PRESET=quick|full), results/<stamp>/
+#   make bench    fio sweep in the guest (PRESET=quick|full|paths), results/<stamp>/;
+#                 PRESET=paths KERNEL=7.3: every ublk path on both drivers, one boot
 #   make perfcheck  quick A/B sweep: this tree against REF (default: the commit
 #                   of bench/baseline.json), same boot (UPDATE=1 refreshes the baseline)
 #   make stress   the stress group with long runs (STRESS_SECONDS=120)

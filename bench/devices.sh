@@ -14,7 +14,86 @@
 #
 # dev_path[NAME] is the block device of NAME; for ramsrv devices dev_id and
 # dev_ctrl name the device to ramsrv (both drivers number from 0).
-declare -A dev_path dev_id dev_ctrl
+declare -A dev_path dev_id dev_ctrl dev_feat
+
+# dev_load DRV: load ublk_drv or zublk; prints its control node
+dev_load() {
+	case $1 in
+	ublk_drv) modprobe ublk_drv && echo /dev/ublk-control ;;
+	zublk)
+		if [[ ${ZUBLK_KO:-} == modprobe ]]; then
+			modprobe zublk || return 1
+		else
+			lsmod | grep -q '^zublk ' || insmod "${ZUBLK_KO:-$root/drv/zublk.ko}" || return 1
+		fi
+		echo /dev/zublk-control
+		;;
+	*) echo "$who: unknown driver $1" >&2; return 1 ;;
+	esac
+}
+
+# dev_features DRV: the driver's features word (ramsrv features: GET_FEATURES,
+# zublk's extended word on zublk) in hex, 0x0 when it has none; loads DRV
+dev_features() {
+	local ctrl w
+	if [[ -z ${dev_feat[$1]:-} ]]; then
+		ctrl=$(dev_load "$1") || return 1
+		w=$("$RAMSRV" features --ctrl "$ctrl" 2>>"$log") || return 1
+		w=${w%% *}
+		[[ $w =~ ^0x[0-9a-fA-F]+$ ]] || return 1
+		dev_feat[$1]=$w
+	fi
+	echo "${dev_feat[$1]}"
+}
+
+# The feature bits a device name asks for (include/zublk.h, ublk_cmd.h).
+declare -A dev_bit=([zero_copy]=0 [user_copy]=7 [auto_buf_reg]=11 [per_io_daemon]=13
+	[batch_io]=15 [zublk_store]=62 [zublk_pin_buf]=63)
+declare -A dev_flag=([zero_copy]=UBLK_F_SUPPORT_ZERO_COPY [user_copy]=UBLK_F_USER_COPY
+	[auto_buf_reg]=UBLK_F_AUTO_BUF_REG [per_io_daemon]=UBLK_F_PER_IO_DAEMON
+	[batch_io]=UBLK_F_BATCH_IO [zublk_store]=ZUBLK_F_STORE [zublk_pin_buf]=ZUBLK_F_PIN_BUF)
+
+# dev_missing NAME Q FEATURES: what a ramsrv device NAME at Q queues needs
+# that a driver with the features word FEATURES (hex) lacks: one line
+# naming the flag and the part of the name that wants it, or nothing when
+# it has everything (brd and null_blk need nothing).  Pure: no driver.
+dev_missing() {
+	local name=$1 q=$2 f=$(($3)) base=$1 drv tgt mode pin n want=() w alt alts names
+	[[ $name == *:* ]] || return 0
+	[[ $base == *:batch ]] && want+=("batch_io|:batch") && base=${base%:batch}
+	if [[ $base =~ :threads([0-9]+)$ ]]; then
+		n=${BASH_REMATCH[1]}
+		((n > q)) && want+=("per_io_daemon|:threads$n at $q queue(s)")
+		base=${base%:threads*}
+	fi
+	IFS=: read -r drv tgt mode pin <<<"$base"
+	case ${mode:-} in
+	zc) want+=("auto_buf_reg|--copy zc") ;;
+	zc-explicit) want+=("zero_copy|--copy zc-explicit") ;;
+	single | none) want+=("user_copy/zublk_store|--copy $mode") ;;
+	esac
+	[[ ${pin:-} == on ]] && want+=("zublk_pin_buf|--pin on")
+	for w in "${want[@]}"; do
+		names=()
+		IFS=/ read -ra alts <<<"${w%%|*}"
+		for alt in "${alts[@]}"; do
+			(((f >> dev_bit[$alt]) & 1)) && continue 2
+			names+=("${dev_flag[$alt]}")
+		done
+		echo "$drv lacks ${names[0]}${names[1]:+ or ${names[1]}} (${w#*|})"
+		return 0
+	done
+}
+
+# dev_unsupported NAME Q: dev_missing against the loaded driver's features
+# (the reason, or nothing); a driver that cannot be asked is left to fail
+# at set-up
+dev_unsupported() {
+	local f
+	[[ $1 == *:* ]] || return 0
+	f=$(dev_features "${1%%:*}") || return 0
+	dev_missing "$1" "$2" "$f"
+}
 
 dev_setup() {
 	local name=$1 q=$2 drv tgt mode pin ctrl line base threads="" batch=()
@@ -36,18 +115,7 @@ dev_setup() {
 			threads=${BASH_REMATCH[1]}
 		fi
 		IFS=: read -r drv tgt mode pin <<<"${base%:threads*}"
-		case $drv in
-		ublk_drv) modprobe ublk_drv; ctrl=/dev/ublk-control ;;
-		zublk)
-			if [[ ${ZUBLK_KO:-} == modprobe ]]; then
-				modprobe zublk
-			else
-				lsmod | grep -q '^zublk ' || insmod "${ZUBLK_KO:-$root/drv/zublk.ko}"
-			fi
-			ctrl=/dev/zublk-control
-			;;
-		*) echo "$who: unknown driver in device $name" >&2; return 1 ;;
-		esac
+		ctrl=$(dev_load "$drv") || return 1
 		local args=(add -t "$tgt" --ctrl "$ctrl" --queues "$q" --depth 128 --size "${size_mb}M")
 		[[ -n ${mode:-} ]] && args+=(--copy "$mode")
 		[[ -n ${pin:-} ]] && args+=(--pin "$pin")

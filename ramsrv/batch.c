@@ -97,6 +97,7 @@ static struct io_uring_sqe *prep_batch(struct io_uring *ring, unsigned int op,
 	cmd->nr_elem = nr;
 	cmd->elem_bytes = elem_bytes;
 	sqe->user_data = ud;
+	q->st->cmds++;
 	return sqe;
 }
 

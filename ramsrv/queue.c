@@ -58,6 +58,7 @@ static void prep_io(struct rs_queue *q, struct io_uring_sqe *sqe,
 		sqe->addr = zublk_auto_buf_reg_addr((uint16_t)zc_slot(q, tag), 0);
 	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, legacy_op == UBLK_IO_FETCH_REQ ?
 				    RS_UD_OP_FETCH : RS_UD_OP_COMMIT);
+	q->st->cmds++;
 }
 
 static int ring_init(struct io_uring *ring, unsigned int entries)

@@ -268,6 +268,8 @@ struct rs_qstate {
 	/* --batch (UBLK_F_BATCH_IO): requests per fetch CQE / per commit */
 	uint64_t batch_fetches;	/* FETCH_IO_CMDS CQEs that carried tags */
 	uint64_t batch_commits;	/* COMMIT_IO_CMDS commands sent */
+	uint64_t cmds;		/* uring commands to the char node: FETCH, COMMIT_AND_FETCH,
+				 * REGISTER/UNREGISTER_IO_BUF, PREP/FETCH/COMMIT_IO_CMDS */
 } __attribute__((aligned(64)));
 
 struct rs_state {

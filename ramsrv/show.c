@@ -235,7 +235,7 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 		printf("%s\n  {\"q\": %u, \"requests\": %llu, \"bytes\": %llu, "
 		       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
 		       "\"copies\": %llu, \"copy_bytes\": %llu, \"handle_ns\": %llu, "
-		       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, \"data_ops\": %llu, \"buf_cmds\": %llu, "
+		       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, \"data_ops\": %llu, \"buf_cmds\": %llu, \"cmds\": %llu, "
 		       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
 		       "\"handle_ns_per_io\": %.1f, ", i ? "," : "", i,
 		       (unsigned long long)reqs,
@@ -249,14 +249,15 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 		       (unsigned long long)q->ucopies,
 		       (unsigned long long)q->ucopy_bytes,
 		       (unsigned long long)q->data_ops,
-		       (unsigned long long)q->buf_cmds, per, persl, ns);
+		       (unsigned long long)q->buf_cmds,
+		       (unsigned long long)q->cmds, per, persl, ns);
 		print_batch(q, true);
 		printf("\"driver\": ");
 		print_drvq(have ? &dq : NULL, true);
 		printf("}");
 		return;
 	}
-	printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f %10llu %14llu %10llu %14llu %10llu %10llu\n", i,
+	printf("%-4u %12llu %14llu %10llu %10.2f %10.2f %12.1f %10llu %14llu %10llu %14llu %10llu %10llu %10llu\n", i,
 	       (unsigned long long)reqs,
 	       (unsigned long long)q->bytes,
 	       (unsigned long long)enters, per, persl, ns,
@@ -265,7 +266,8 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 	       (unsigned long long)q->ucopies,
 	       (unsigned long long)q->ucopy_bytes,
 	       (unsigned long long)q->data_ops,
-	       (unsigned long long)q->buf_cmds);
+	       (unsigned long long)q->buf_cmds,
+	       (unsigned long long)q->cmds);
 	print_batch(q, false);
 	if (have)
 		print_drvq(&dq, false);
@@ -287,11 +289,11 @@ static void print_stats(int id, const struct rs_ent *e, const struct rs_state *s
 		       id, drv, state_name(st), st->target, st->copy_mode, st->copy_path,
 		       st->nr_threads);
 	else
-		printf("%s dev %d (%s, copy %s, %s, %u server thread%s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s %10s %10s\n",
+		printf("%s dev %d (%s, copy %s, %s, %u server thread%s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s %10s %10s %10s\n",
 		       drv, id, st->target, copy, state_name(st), st->nr_threads,
 		       st->nr_threads == 1 ? "" : "s", "Q", "REQS",
 		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "HANDLE_NS/IO",
-		       "COPIES", "COPY_BYTES", "UCOPIES", "UCOPY_BYTES", "DATA_OPS", "BUF_CMDS");
+		       "COPIES", "COPY_BYTES", "UCOPIES", "UCOPY_BYTES", "DATA_OPS", "BUF_CMDS", "CMDS");
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
 		print_stats_queue(i, &st->q[i], cdev, json);
 	if (json)

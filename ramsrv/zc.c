@@ -36,6 +36,7 @@ static struct io_uring_sqe *zc_bufreg(struct io_uring *ring, struct rs_queue *q,
 	cmd->addr = slot;
 	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_BUFREG);
 	q->st->buf_cmds++;
+	q->st->cmds++;
 	return sqe;
 }
 
