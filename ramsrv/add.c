@@ -119,11 +119,6 @@ static int add_precheck(const struct rs_opts *o)
 			o->ctrl, strstr(o->ctrl, "zublk") ? "zublk" : "ublk_drv");
 		return 1;
 	}
-	if (o->threads > o->queues) {
-		fprintf(stderr, "ramsrv: --threads %u with %u queue(s): more threads than queues needs UBLK_F_PER_IO_DAEMON (any thread serving any tag), which ramsrv does not support\n",
-			o->threads, o->queues);
-		return 1;
-	}
 	if (o->huge == RS_HUGE_ON && rs_free_hugepages() == 0) {
 		fprintf(stderr, "ramsrv: --hugepages on: no free 2 MiB hugepages (see /proc/sys/vm/nr_hugepages)\n");
 		return 1;

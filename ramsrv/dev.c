@@ -72,12 +72,12 @@ static bool join_within(struct rs_queue *q, long ms)
 /* Stop the queue threads: STOP_DEV aborts their fetches; kick if stuck. */
 static void stop_queues(struct rs_dev *d, bool device_started)
 {
-	unsigned int i;
+	unsigned int i, n = d->per_io ? d->nr_threads : d->nr_queues;
 
 	if (!device_started)
 		atomic_store_explicit(&d->abort_now, true, memory_order_relaxed);
-	for (i = 0; i < d->nr_queues; i++) {
-		struct rs_queue *q = &d->q[i];
+	for (i = 0; i < n; i++) {
+		struct rs_queue *q = rs_thread_q(d, i);
 
 		if (!q->started)
 			continue;
@@ -98,6 +98,8 @@ static void stop_queues(struct rs_dev *d, bool device_started)
 	}
 	for (i = 0; i < d->nr_queues; i++)
 		rs_queue_join(&d->q[i]);
+	for (i = 0; d->per_io && i < d->nr_threads; i++)
+		rs_queue_join(&d->thr[i]);
 }
 
 /*
@@ -267,6 +269,15 @@ static int fill_dev_info(struct rs_dev *d)
 		}
 		info->flags |= UBLK_F_BATCH_IO;
 	}
+	if (o->threads > o->queues) {	/* any thread may serve any tag */
+		if (!(d->ctrl.features & UBLK_F_PER_IO_DAEMON)) {
+			rs_err("--threads %u with %u queue(s): more threads than queues needs UBLK_F_PER_IO_DAEMON (Linux 6.16+ ublk_drv), which the driver %s",
+			       o->threads, o->queues, d->ctrl.features ? "does not offer" :
+			       "cannot report (no GET_FEATURES)");
+			return -EOPNOTSUPP;
+		}
+		info->flags |= UBLK_F_PER_IO_DAEMON;
+	}
 	return 0;
 }
 
@@ -301,6 +312,11 @@ static int check_granted(struct rs_dev *d)
 	d->batch = flags & UBLK_F_BATCH_IO;
 	if (o->batch && !d->batch) {
 		rs_err("--batch: the driver dropped UBLK_F_BATCH_IO at ADD_DEV");
+		return -EOPNOTSUPP;
+	}
+	if (o->threads > o->queues && !(flags & UBLK_F_PER_IO_DAEMON)) {
+		rs_err("--threads %u: the driver dropped UBLK_F_PER_IO_DAEMON at ADD_DEV",
+		       o->threads);
 		return -EOPNOTSUPP;
 	}
 	if (o->recovery != RS_REC_OFF && !(flags & UBLK_F_USER_RECOVERY)) {
@@ -353,10 +369,30 @@ static int take_geometry(struct rs_dev *d)
 	}
 	if (d->max_io > o->max_io)
 		d->max_io = o->max_io;
-	/* --threads: fewer threads than queues, each serving several */
-	d->nr_threads = d->nr_queues;
-	if (o->threads && o->threads < d->nr_queues)
-		d->nr_threads = o->threads;
+	/*
+	 * --threads: fewer threads than queues, each serving several; more
+	 * (UBLK_F_PER_IO_DAEMON), the tags spread over them. A driver that
+	 * capped the queues below --threads without the flag: one per queue.
+	 */
+	d->nr_threads = o->threads ? o->threads : d->nr_queues;
+	if (d->nr_threads > d->nr_queues && !(info->flags & UBLK_F_PER_IO_DAEMON)) {
+		rs_warn("dev %d: %u threads for %u queue(s) need UBLK_F_PER_IO_DAEMON: running %u",
+			info->dev_id, d->nr_threads, d->nr_queues, d->nr_queues);
+		d->nr_threads = d->nr_queues;
+	}
+	d->per_io = d->nr_threads > d->nr_queues;
+	if (d->per_io && (d->nr_threads > RS_MAX_THREADS ||
+			  d->nr_threads > d->nr_queues * d->depth || d->batch)) {
+		if (d->batch)
+			rs_err("dev %d: --batch with more threads than queues is not supported",
+			       info->dev_id);
+		else
+			rs_err("dev %d: --threads %u with %u queue(s) of depth %u: %s",
+			       info->dev_id, d->nr_threads, d->nr_queues, d->depth,
+			       d->nr_threads > RS_MAX_THREADS ? "more than 64 threads" :
+			       "more threads than tags (each thread needs one to serve)");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -415,6 +451,7 @@ static int publish_state(struct rs_dev *d)
 	st->state = RS_ST_STARTING;
 	st->nr_queues = d->nr_queues;
 	st->nr_threads = d->nr_threads;
+	snprintf(st->layout, sizeof(st->layout), "%s", d->per_io ? "tags" : "queues");
 	st->depth = d->depth;
 	st->bs = o->bs;
 	st->max_io = d->max_io;
@@ -528,8 +565,10 @@ static int start(struct rs_dev *d, struct rs_run *run)
 		if (ret < 0)
 			return ret;
 	}
+	if (d->per_io && (ret = rs_per_io_prepare(d)) < 0)
+		return ret;
 	for (i = 0; i < d->nr_threads; i++) {	/* thread i: queues i, i + nr_threads, ... */
-		ret = rs_queue_start(&d->q[i]);
+		ret = rs_queue_start(rs_thread_q(d, i));
 		if (ret < 0)
 			return ret;
 	}

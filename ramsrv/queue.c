@@ -17,12 +17,16 @@
 /*
  * zc: the request's slot in the thread's sparse buffer table: a block of
  * depth slots per queue it serves, in the order it serves them (queue i,
- * i + N, ... with --threads N; see queue_set_queues)
+ * i + N, ... with --threads N; see queue_set_queues). Per-io (tags spread,
+ * rs_dev.per_io): request g = q * depth + tag is thread g % N's, at slot
+ * g / N of its table (thread_tags slots).
  */
 static unsigned int zc_slot(const struct rs_queue *q, unsigned int tag)
 {
 	const struct rs_dev *d = q->dev;
 
+	if (d->per_io)
+		return ((unsigned int)q->q_id * d->depth + tag) / d->nr_threads;
 	return (unsigned int)q->q_id / d->nr_threads * d->depth + tag;
 }
 
@@ -98,6 +102,9 @@ struct qthread {
 	struct rs_queue *q;	/* its first queue: the thread's stats (enters, sleeps) */
 	struct rs_queue *qs[RS_MAX_QUEUES];	/* all it serves, qs[0] == q */
 	unsigned int nq;
+	/* per-io: q is the handle d->thr[i]; qs[k] = &view[k], its own copy
+	 * of queue k (its counters, its scratch), for every queue */
+	struct rs_queue view[RS_MAX_QUEUES];
 	struct io_uring ring;
 	char who[96];
 	unsigned int spin;	/* polls before the next sleep (adaptive) */
@@ -269,6 +276,40 @@ static int queue_setup_buf(struct qthread *t, struct rs_queue *q, size_t blen)
 	return 0;
 }
 
+/* per-io: whether request (@q_id, @tag) is thread @t's */
+static bool per_io_owns(const struct qthread *t, unsigned int q_id, unsigned int tag)
+{
+	const struct rs_dev *d = t->q->dev;
+
+	return (q_id * d->depth + tag) % d->nr_threads == (unsigned int)t->q->q_id;
+}
+
+/* the requests (tags) thread @t serves: its FETCHes, its ring's size */
+static unsigned int thread_tags(const struct qthread *t)
+{
+	const struct rs_dev *d = t->q->dev;
+	unsigned int all = d->nr_queues * d->depth;
+
+	if (!d->per_io)
+		return d->depth * t->nq;
+	return (all - (unsigned int)t->q->q_id + d->nr_threads - 1) / d->nr_threads;
+}
+
+/* per-io: a view of every queue for thread @t (the handle t->q, d->thr[i]) */
+static void per_io_set_queues(struct qthread *t)
+{
+	struct rs_dev *d = t->q->dev;
+	unsigned int k;
+
+	snprintf(t->who, sizeof(t->who), "dev %d thread %d", d->info.dev_id, t->q->q_id);
+	for (k = 0; k < d->nr_queues; k++) {
+		t->view[k] = d->q[k];	/* descriptors, io buffers, CPUs */
+		t->view[k].st = t->q->st;	/* counts go to the thread's */
+		t->view[k].batch = NULL;
+		t->qs[t->nq++] = &t->view[k];
+	}
+}
+
 /* the queues thread @t serves: its first, then every nr_threads-th; its name */
 static void queue_set_queues(struct qthread *t)
 {
@@ -276,12 +317,59 @@ static void queue_set_queues(struct qthread *t)
 	unsigned int i;
 	int n;
 
+	if (d->per_io) {
+		per_io_set_queues(t);
+		return;
+	}
 	n = snprintf(t->who, sizeof(t->who), "dev %d q %d", d->info.dev_id, t->q->q_id);
 	for (i = (unsigned int)t->q->q_id; i < d->nr_queues; i += d->nr_threads) {
 		t->qs[t->nq++] = &d->q[i];
 		if (t->nq > 1 && n > 0 && (size_t)n < sizeof(t->who))
 			n += snprintf(t->who + n, sizeof(t->who) - (size_t)n, ",%u", i);
 	}
+}
+
+/*
+ * per-io: pin the thread to the CPUs of the queues it has tags of; the
+ * queues' io buffers are the main thread's (rs_per_io_prepare), a user-copy
+ * scratch buffer is the thread's own. 0 or -errno
+ */
+static int per_io_setup_thread(struct qthread *t)
+{
+	struct rs_dev *d = t->q->dev;
+	struct rs_qstate *st = t->q->st;
+	unsigned int k, tag;
+	cpu_set_t cpus;
+	int ret, ncpus = (int)sysconf(_SC_NPROCESSORS_CONF);
+
+	CPU_ZERO(&cpus);
+	for (k = 0; k < d->nr_queues; k++)
+		for (tag = 0; tag < d->depth; tag++)
+			if (per_io_owns(t, k, tag)) {
+				CPU_OR(&cpus, &cpus, &d->q[k].cpus);
+				break;
+			}
+	if (ncpus > CPU_SETSIZE)
+		ncpus = CPU_SETSIZE;
+	rs_cpulist(&cpus, ncpus, st->cpus, sizeof(st->cpus));
+	if (sched_setaffinity(0, sizeof(cpus), &cpus) < 0)
+		rs_warn("%s: cannot pin to the cpus of its queues (%s): %s", t->who,
+			st->cpus, strerror(errno));
+	st->tid = (uint32_t)gettid();
+	st->want_node = t->q->node;
+	st->node = -1;
+	if (!d->user_copy || !queue_buf_len(d))
+		return 0;
+	ret = rs_buf_alloc(&t->q->buf, queue_buf_len(d), t->q->node, d->opts.huge, t->who);
+	if (ret < 0)
+		return ret;
+	st->buf_addr = (uint64_t)(uintptr_t)t->q->buf.addr;
+	st->buf_len = t->q->buf.len;
+	st->huge = t->q->buf.huge;
+	st->node = t->q->buf.node;
+	for (k = 0; k < t->nq; k++)
+		t->qs[k]->buf = t->q->buf;	/* the scratch; freed with the handle */
+	return 0;
 }
 
 /* pin the thread to its queues' CPUs, allocate their buffers; 0 or -errno */
@@ -297,6 +385,8 @@ static int queue_setup_thread(struct qthread *t)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (d->per_io)
+		return per_io_setup_thread(t);
 	for (i = 1; i < t->nq; i++)
 		CPU_OR(&cpus, &cpus, &t->qs[i]->cpus);
 	if (sched_setaffinity(0, sizeof(cpus), &cpus) < 0)
@@ -316,7 +406,7 @@ static int queue_setup_thread(struct qthread *t)
 static int zc_setup_ring(struct qthread *t)
 {
 	struct rs_dev *d = t->q->dev;
-	unsigned int n = d->depth * t->nq;
+	unsigned int n = d->per_io ? thread_tags(t) : d->depth * t->nq;
 	int ret = io_uring_register_buffers_sparse(&t->ring, n);
 
 	if (ret < 0)
@@ -330,11 +420,13 @@ static int queue_setup_ring(struct qthread *t)
 {
 	struct rs_queue *q = t->q;
 	struct rs_dev *d = q->dev;
-	unsigned int tag, i, n = d->depth * t->nq;
+	unsigned int tag, i, n = thread_tags(t);
 	struct io_uring_cqe *cqe;
 	int ret;
 
-	ret = ring_init(&t->ring, n);
+	/* zc-explicit queues a 3-SQE chain per request: room for every one in
+	 * flight, so that zu_get_sqe never submits a chain half-built */
+	ret = ring_init(&t->ring, d->zc_reg ? 3 * n : n);
 	if (ret < 0) {
 		rs_err("%s: io_uring setup (%u entries): %s", t->who, n,
 		       strerror(-ret));
@@ -358,8 +450,9 @@ static int queue_setup_ring(struct qthread *t)
 	}
 	for (i = 0; i < t->nq; i++)
 		for (tag = 0; tag < d->depth; tag++)
-			prep_io(t->qs[i], zu_get_sqe(&t->ring),
-				UBLK_IO_FETCH_REQ, tag, -1);
+			if (!d->per_io || per_io_owns(t, (unsigned int)t->qs[i]->q_id, tag))
+				prep_io(t->qs[i], zu_get_sqe(&t->ring),
+					UBLK_IO_FETCH_REQ, tag, -1);
 	ret = io_uring_submit(&t->ring);
 	if (ret != (int)n) {
 		rs_err("%s: submitting %u FETCH_REQ: %s", t->who, n,
@@ -435,6 +528,10 @@ static struct rs_queue *cqe_queue(struct qthread *t, uint64_t ud, unsigned int *
 	struct rs_dev *d = t->q->dev;
 	unsigned int q_id = rs_ud_q(ud);
 
+	if (d->per_io) {	/* qs[k] is queue k's view */
+		*k = q_id;
+		return q_id < t->nq ? t->qs[q_id] : NULL;
+	}
 	if (t->nq == 1) {	/* one queue: no lookup */
 		*k = 0;
 		return q_id == (unsigned int)t->q->q_id ? t->q : NULL;
@@ -530,14 +627,16 @@ static void *queue_thread(void *arg)
 	unsigned int i;
 
 	queue_set_queues(&t);
-	inflight = d->batch ? 1 : (int)(d->depth * t.nq);	/* batch: the fetch */
+	inflight = d->batch ? 1 : (int)thread_tags(&t);	/* batch: the fetch */
 	t.spin = d->spin;	/* start polling; waits that find nothing stop it */
 
 	ret = queue_setup_thread(&t);
 	if (ret == 0)
 		ret = queue_setup_ring(&t);
-	for (i = 0; ret < 0 && i < t.nq; i++)
+	for (i = 0; ret < 0 && i < t.nq && !d->per_io; i++)
 		rs_buf_free(&t.qs[i]->buf);
+	if (ret < 0 && d->per_io)	/* the views' buffers are the queues' */
+		rs_buf_free(&q->buf);
 	q->setup_ret = ret;
 	sem_post(&q->ready);
 	if (ret < 0)
@@ -597,8 +696,10 @@ int rs_queue_start(struct rs_queue *q)
 	sa.sa_handler = noop_handler;	/* no SA_RESTART: wakes io_uring_enter */
 	sigaction(SIGUSR2, &sa, NULL);
 
-	/* this queue's and those its thread takes along (--threads) */
-	for (i = (unsigned int)q->q_id; i < d->nr_queues && ret == 0; i += d->nr_threads)
+	/* this queue's and those its thread takes along (--threads); per-io:
+	 * all mapped already (rs_per_io_prepare) */
+	for (i = (unsigned int)q->q_id; !d->per_io && i < d->nr_queues && ret == 0;
+	     i += d->nr_threads)
 		ret = queue_map(&d->q[i]);
 	if (ret < 0)
 		goto fail;
@@ -621,9 +722,47 @@ int rs_queue_start(struct rs_queue *q)
 	}
 	return 0;
 fail:
-	for (i = (unsigned int)q->q_id; i < d->nr_queues; i += d->nr_threads)
+	for (i = (unsigned int)q->q_id; !d->per_io && i < d->nr_queues; i += d->nr_threads)
 		queue_unmap(&d->q[i]);
 	return ret;
+}
+
+int rs_per_io_prepare(struct rs_dev *d)
+{
+	size_t blen = d->user_copy ? 0 : queue_buf_len(d);	/* scratch: per thread */
+	unsigned int i;
+	char who[64];
+	int ret;
+
+	for (i = 0; i < d->nr_queues; i++) {
+		struct rs_queue *q = &d->q[i];
+
+		ret = queue_map(q);
+		if (ret < 0)
+			return ret;
+		q->st->tid = 0;	/* served by every thread */
+		if (!blen)
+			continue;
+		snprintf(who, sizeof(who), "dev %d q %u", d->info.dev_id, i);
+		ret = rs_buf_alloc(&q->buf, blen, q->node, d->opts.huge, who);
+		if (ret < 0)
+			return ret;
+		q->st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
+		q->st->buf_len = q->buf.len;
+		q->st->huge = q->buf.huge;
+		q->st->node = q->buf.node;
+	}
+	for (i = 0; i < d->nr_threads; i++) {
+		struct rs_queue *h = &d->thr[i];
+
+		h->dev = d;
+		h->q_id = (int)i;	/* the thread's index */
+		h->cdev_fd = d->cdev_fd;
+		/* a thread's scratch on the node of its first tag's queue */
+		h->node = d->q[i / d->depth < d->nr_queues ? i / d->depth : 0].node;
+		h->st = &d->st->thr[i];
+	}
+	return 0;
 }
 
 void rs_queue_kick(struct rs_queue *q)

@@ -17,7 +17,12 @@
  *    FETCH per tag, then handles requests until every command has completed
  *    (STOP_DEV aborts them) or abort_now says leave. With --threads N below
  *    the queue count, N threads: thread i serves queues i, i + N, ... through
- *    one ring, pinned to the union of their CPUs (rs_dev.nr_threads).
+ *    one ring, pinned to the union of their CPUs (rs_dev.nr_threads). With
+ *    --threads N above the queue count (UBLK_F_PER_IO_DAEMON, rs_dev.per_io)
+ *    the tags are spread instead: tag t of queue q goes to thread
+ *    (q * depth + t) mod N, which FETCHes it and so becomes its daemon;
+ *    each thread has its own view of every queue (its counters, its
+ *    scratch) and counts into rs_state.thr[i].
  * Nothing else runs: no helper threads, no SQPOLL.
  *
  * Signals. Before any queue thread exists, rs_serve blocks SIGTERM, SIGINT,
@@ -67,6 +72,10 @@
 #include "../include/zublk.h"	/* zublk's ABI extensions */
 
 #define RS_MAX_QUEUES		64
+#define RS_MAX_THREADS		RS_MAX_QUEUES	/* --threads above the queues (per-io) */
+#ifndef UBLK_F_PER_IO_DAEMON
+#define UBLK_F_PER_IO_DAEMON	(1ULL << 13)	/* ublk_drv 6.16+ */
+#endif
 #define RS_MAX_DEPTH		UBLK_MAX_QUEUE_DEPTH
 #define RS_HUGEPAGE_SIZE	(2UL << 20)
 #define RS_STATE_DIR		"/run/ramsrv"
@@ -297,6 +306,13 @@ struct rs_state {
 	uint64_t dev_flags;	/* flags ADD_DEV granted */
 	uint32_t nr_threads;	/* server threads (--threads, else nr_queues) */
 	struct rs_qstate q[RS_MAX_QUEUES];
+	/*
+	 * how the threads split the work: "queues" (thread i: queues i, i + N,
+	 * ...) or "tags" (UBLK_F_PER_IO_DAEMON: tag t of queue q to thread
+	 * (q * depth + t) mod N; their counters are in thr[], q[]'s stay 0)
+	 */
+	char layout[16];
+	struct rs_qstate thr[RS_MAX_THREADS];
 };
 
 /* a device with state: its control node's name ("zublk-control") and id */
@@ -477,6 +493,15 @@ struct rs_dev {
 	 * with the geometry, before any queue starts: never 0)
 	 */
 	unsigned int nr_threads;
+	/*
+	 * nr_threads > nr_queues (UBLK_F_PER_IO_DAEMON granted): thread i
+	 * serves the tags t of queues q with (q * depth + t) % nr_threads == i;
+	 * thr[i] is its handle (thread, ready, its counters in st->thr[i], its
+	 * scratch buffer); the queues' descriptors and io buffers are mapped
+	 * and allocated by the main thread (rs_per_io_prepare)
+	 */
+	bool per_io;
+	struct rs_queue thr[RS_MAX_THREADS];
 	unsigned int depth;
 	unsigned int max_io;
 	uint64_t size;
@@ -525,10 +550,19 @@ struct rs_dev {
 	int nr_nodes;
 };
 
-/* spawn the thread of queue @q (q_id < nr_threads) serving it and the
- * queues it takes along, wait for their fetches; 0 or -errno */
 enum rs_spin_policy rs_spin_policy(const char *name);
+/* spawn the thread of queue @q (q_id < nr_threads) serving it and the
+ * queues it takes along, or (per-io) of handle d->thr[i] serving its tags;
+ * wait for their fetches; 0 or -errno */
 int rs_queue_start(struct rs_queue *q);
+/* per-io: map every queue, allocate its io buffers, set up the thread
+ * handles d->thr[]; 0 or -errno (rs_queue_join of each undoes it) */
+int rs_per_io_prepare(struct rs_dev *d);
+/* the handle of server thread @i: d->thr[i] (per-io) or d->q[i] */
+static inline struct rs_queue *rs_thread_q(struct rs_dev *d, unsigned int i)
+{
+	return d->per_io ? &d->thr[i] : &d->q[i];
+}
 void rs_queue_join(struct rs_queue *q);
 void rs_queue_kick(struct rs_queue *q);
 /* ZUBLK_U_IO_REGISTER_STORE of d->store; before any FETCH. 0 or -errno */

@@ -47,7 +47,7 @@ int cmd_recover(int argc, char **argv)
 	o->size = st->size;
 	o->size_set = true;
 	o->queues = st->nr_queues;
-	o->threads = st->nr_threads < st->nr_queues ? st->nr_threads : 0;
+	o->threads = st->nr_threads;	/* and so the layout: queues or tags */
 	o->depth = st->depth;
 	o->bs = st->bs;
 	o->max_io = st->max_io;

@@ -61,6 +61,17 @@ static const char *dev_state(const char *ctrl_path, int id)
 	return rs_dev_state_name(info.state);
 }
 
+/* the threads' layout: "queues" (whole queues) or "tags" (spread, per-io) */
+static const char *layout(const struct rs_state *st)
+{
+	return st->layout[0] ? st->layout : "queues";
+}
+
+static bool per_io(const struct rs_state *st)
+{
+	return !strcmp(layout(st), "tags") && st->nr_threads <= RS_MAX_THREADS;
+}
+
 static void copy_label(const struct rs_state *st, char *buf, size_t len)
 {
 	const char *batch = st->dev_flags & UBLK_F_BATCH_IO ? "+batch" : "";
@@ -102,6 +113,12 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 		       drv, st->dev_id, st->target, (unsigned long long)st->size,
 		       st->nr_queues, st->nr_threads, st->depth, copy, st->recovery, st->pid,
 		       state_name(st), dst, st->bdev);
+		if (per_io(st))
+			printf("            tags: tag t of queue q served by thread (q * %u + t) mod %u\n",
+			       st->depth, st->nr_threads);
+		for (i = 0; per_io(st) && i < st->nr_threads; i++)
+			printf("            t%-3u cpus %-8s tid %u\n", i, st->thr[i].cpus,
+			       st->thr[i].tid);
 		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
 			if (!st->q[i].buf_len)	/* single/none: nothing allocated */
 				printf("            q%-3u cpus %-8s no io buffers\n",
@@ -118,14 +135,15 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 	       "\"state\": \"%s\", \"bdev\": \"%s\", \"ctrl\": \"%s\", "
 	       "\"backing\": \"%s\", \"store\": \"%s\", \"store_policy\": \"%s\", \"copy\": \"%s\", "
 	       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"recovery\": \"%s\", "
-	       "\"recoveries\": %u, \"dev_state\": \"%s\", \"flags\": \"0x%llx\",\n"
+	       "\"recoveries\": %u, \"dev_state\": \"%s\", \"flags\": \"0x%llx\", \"layout\": \"%s\",\n"
 	       "   \"queue\": [",
 	       first ? "" : ",", st->dev_id, drv, st->target,
 	       (unsigned long long)st->size, st->nr_queues, st->nr_threads, st->depth, st->bs,
 	       st->max_io, st->pid, state_name(st), st->bdev, st->ctrl,
 	       st->backing, st->store_huge ? "hugepage" : "normal",
 	       st->store_policy, st->copy, st->copy_mode, st->copy_path,
-	       st->recovery, st->recoveries, dst, (unsigned long long)st->dev_flags);
+	       st->recovery, st->recoveries, dst, (unsigned long long)st->dev_flags,
+	       layout(st));
 	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
 		printf("%s\n     {\"q\": %u, \"cpus\": \"%s\", \"node\": %d, "
 		       "\"want_node\": %d, \"buf\": \"%s\", \"buf_addr\": \"0x%llx\", "
@@ -134,7 +152,15 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 		       !st->q[i].buf_len ? "none" : st->q[i].huge ? "hugepage" : "normal",
 		       (unsigned long long)st->q[i].buf_addr,
 		       (unsigned long long)st->q[i].buf_len, st->q[i].tid);
-	printf("]}");
+	printf("]");
+	if (per_io(st)) {
+		printf(",\n   \"thread\": [");
+		for (i = 0; i < st->nr_threads; i++)
+			printf("%s\n     {\"thread\": %u, \"cpus\": \"%s\", \"tid\": %u}",
+			       i ? "," : "", i, st->thr[i].cpus, st->thr[i].tid);
+		printf("]");
+	}
+	printf("}");
 }
 
 int cmd_list(int argc, char **argv)
@@ -222,7 +248,7 @@ static void print_drvq(const struct rs_drvq *dq, bool json)
 
 /* one queue's line(s) of stats: the server's counters, then the driver's */
 static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
-			      const char *cdev, bool json)
+			      const char *cdev, bool json, const char *key)
 {
 	uint64_t reqs = q->reqs, enters = q->enters, cqes = q->cqes;
 	double per = enters ? (double)cqes / (double)enters : 0;
@@ -232,12 +258,12 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 	bool have = cdev[0] && read_drvq(cdev, i, &dq);
 
 	if (json) {
-		printf("%s\n  {\"q\": %u, \"requests\": %llu, \"bytes\": %llu, "
+		printf("%s\n  {\"%s\": %u, \"requests\": %llu, \"bytes\": %llu, "
 		       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
 		       "\"copies\": %llu, \"copy_bytes\": %llu, \"handle_ns\": %llu, "
 		       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, \"data_ops\": %llu, \"buf_cmds\": %llu, \"cmds\": %llu, "
 		       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
-		       "\"handle_ns_per_io\": %.1f, ", i ? "," : "", i,
+		       "\"handle_ns_per_io\": %.1f, ", i ? "," : "", key, i,
 		       (unsigned long long)reqs,
 		       (unsigned long long)q->bytes,
 		       (unsigned long long)enters,
@@ -285,17 +311,23 @@ static void print_stats(int id, const struct rs_ent *e, const struct rs_state *s
 		cdev[0] = '\0';
 	if (json)
 		printf("{\"id\": %d, \"driver\": \"%s\", \"state\": \"%s\", \"target\": \"%s\", "
-		       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"threads\": %u, \"queues\": [",
+		       "\"copy_mode\": \"%s\", \"copy_path\": \"%s\", \"threads\": %u, "
+		       "\"layout\": \"%s\", \"queues\": [",
 		       id, drv, state_name(st), st->target, st->copy_mode, st->copy_path,
-		       st->nr_threads);
+		       st->nr_threads, layout(st));
 	else
-		printf("%s dev %d (%s, copy %s, %s, %u server thread%s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s %10s %10s %10s\n",
+		printf("%s dev %d (%s, copy %s, %s, %u server thread%s%s)\n%-4s %12s %14s %10s %10s %10s %12s %10s %14s %10s %14s %10s %10s %10s\n",
 		       drv, id, st->target, copy, state_name(st), st->nr_threads,
-		       st->nr_threads == 1 ? "" : "s", "Q", "REQS",
+		       st->nr_threads == 1 ? "" : "s",
+		       per_io(st) ? ", tags spread over them" : "",
+		       per_io(st) ? "T" : "Q", "REQS",
 		       "BYTES", "ENTERS", "CQE/ENTER", "CQE/SLEEP", "HANDLE_NS/IO",
 		       "COPIES", "COPY_BYTES", "UCOPIES", "UCOPY_BYTES", "DATA_OPS", "BUF_CMDS", "CMDS");
-	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++)
-		print_stats_queue(i, &st->q[i], cdev, json);
+	/* per-io: the threads count, not the queues (the driver's still per queue) */
+	for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES && !per_io(st); i++)
+		print_stats_queue(i, &st->q[i], cdev, json, "q");
+	for (i = 0; per_io(st) && i < st->nr_threads; i++)
+		print_stats_queue(i, &st->thr[i], "", json, "thread");
 	if (json)
 		printf("\n]}\n");
 }
@@ -349,7 +381,7 @@ int cmd_features(int argc, char **argv)
 		[3] = "user_recovery", [4] = "user_recovery_reissue",
 		[5] = "unprivileged_dev", [6] = "cmd_ioctl_encode",
 		[7] = "user_copy", [8] = "zoned", [9] = "user_recovery_fail_io",
-		[11] = "auto_buf_reg",
+		[11] = "auto_buf_reg", [13] = "per_io_daemon",
 		[15] = "batch_io",
 		[62] = "zublk_store", [63] = "zublk_pin_buf",
 	};

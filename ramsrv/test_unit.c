@@ -85,6 +85,8 @@ static void t_batch_zc(struct rs_opts *o) { o->batch = true; o->copy = RS_COPY_Z
 static void t_batch_zc_reg(struct rs_opts *o) { o->batch = true; o->copy = RS_COPY_ZC_REG; }
 static void t_batch_threads(struct rs_opts *o) { o->batch = true; o->queues = 2; o->threads = 1; }
 static void t_batch_threads_all(struct rs_opts *o) { o->batch = true; o->queues = 2; o->threads = 2; }
+static void t_batch_threads_more(struct rs_opts *o) { o->batch = true; o->queues = 1; o->threads = 2; }
+static void t_threads_more(struct rs_opts *o) { o->queues = 1; o->threads = 3; }
 
 static void test_validate(void)
 {
@@ -110,6 +112,8 @@ static void test_validate(void)
 	CHECK("validate batch with zc-explicit", validate(t_batch_zc_reg) == 0, "rejected");
 	CHECK("validate batch with fewer threads", validate(t_batch_threads) == -EINVAL, "accepted");
 	CHECK("validate batch with a thread per queue", validate(t_batch_threads_all) == 0, "rejected");
+	CHECK("validate batch with more threads than queues", validate(t_batch_threads_more) == -EINVAL, "accepted");
+	CHECK("validate more threads than queues", validate(t_threads_more) == 0, "rejected");
 }
 
 static void test_paths(void)

@@ -164,6 +164,9 @@ int rs_opts_validate(const struct rs_opts *o, char *msg, size_t len)
 	    (t->caps & RS_TGT_DATA))
 		BAD("--copy %s --hugepages on: the zc store is a file io_uring writes, and hugetlbfs files cannot be written (use --hugepages auto or off)",
 		    rs_copy_name(o->copy));
+	if (o->batch && o->threads > o->queues)
+		BAD("--batch --threads %u with %u queue(s): batch mode with more threads than queues (UBLK_F_PER_IO_DAEMON) is not supported",
+		    o->threads, o->queues);
 	if (o->batch && o->threads && o->threads < o->queues)
 		BAD("--batch --threads %u: batch mode serves each queue from a thread of its own (give --threads %u, or leave it out)",
 		    o->threads, o->queues);
