@@ -98,6 +98,36 @@ rs_dsum() {
 		awk '{s += $2; n++} END {if (n) print s}'
 }
 
+# rs_per_queue ID FIELD: the server's FIELD of each of device ID's queues,
+# in queue order, on one line ("12 30 ").
+rs_per_queue() {
+	rs_stats_json "$1" | awk '{gsub(/"driver": \{[^}]*\}/, ""); print}' |
+		grep -o "\"$2\": [0-9]*" | awk '{ printf "%s ", $2 }'
+}
+
+# rs_fio_spread Q: fio options running Q jobs one per CPU (blk-mq sends a
+# CPU's IO to the queue mapped to it), none for one job.
+rs_fio_spread() {
+	(($1 > 1)) && echo "--numjobs=$1 --cpus_allowed=0-$(($1 - 1)) --cpus_allowed_policy=split"
+	return 0
+}
+
+# rs_queues_served ID WANT: device ID runs WANT queues and each served
+# requests.  ublk_drv grants no more queues than CPUs: on a guest with
+# fewer, only that the granted ones served.
+rs_queues_served() {
+	local reqs n r
+	reqs=$(rs_per_queue "$1" requests)
+	n=$(wc -w <<<"$reqs")
+	info "queues $2: granted $n, requests per queue: $reqs($(nproc) CPUs)"
+	if (($2 <= $(nproc))); then
+		((n == $2)) || fail "device $1 asked for $2 queues on $(nproc) CPUs, got $n"
+	fi
+	for r in $reqs; do
+		((r > 0)) || fail "a queue of device $1 served no request: $reqs"
+	done
+}
+
 # rs_stat ID FIELD: rs_sum of device ID's current stats.
 rs_stat() {
 	rs_sum "$(rs_stats_json "$1")" "$2"
