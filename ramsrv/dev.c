@@ -451,7 +451,6 @@ static int publish_state(struct rs_dev *d)
 	st->state = RS_ST_STARTING;
 	st->nr_queues = d->nr_queues;
 	st->nr_threads = d->nr_threads;
-	snprintf(st->layout, sizeof(st->layout), "%s", d->per_io ? "tags" : "queues");
 	st->depth = d->depth;
 	st->bs = o->bs;
 	st->max_io = d->max_io;

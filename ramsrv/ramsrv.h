@@ -307,11 +307,10 @@ struct rs_state {
 	uint32_t nr_threads;	/* server threads (--threads, else nr_queues) */
 	struct rs_qstate q[RS_MAX_QUEUES];
 	/*
-	 * how the threads split the work: "queues" (thread i: queues i, i + N,
-	 * ...) or "tags" (UBLK_F_PER_IO_DAEMON: tag t of queue q to thread
-	 * (q * depth + t) mod N; their counters are in thr[], q[]'s stay 0)
+	 * nr_threads > nr_queues (UBLK_F_PER_IO_DAEMON, the "tags" layout: tag
+	 * t of queue q to thread (q * depth + t) mod N): the threads' counters
+	 * (q[]'s stay 0); else the "queues" layout, thread i: queues i, i + N, ...
 	 */
-	char layout[16];
 	struct rs_qstate thr[RS_MAX_THREADS];
 };
 

@@ -61,15 +61,16 @@ static const char *dev_state(const char *ctrl_path, int id)
 	return rs_dev_state_name(info.state);
 }
 
+/* more threads than queues: the tags are spread over them (per-io) */
+static bool per_io(const struct rs_state *st)
+{
+	return st->nr_threads > st->nr_queues && st->nr_threads <= RS_MAX_THREADS;
+}
+
 /* the threads' layout: "queues" (whole queues) or "tags" (spread, per-io) */
 static const char *layout(const struct rs_state *st)
 {
-	return st->layout[0] ? st->layout : "queues";
-}
-
-static bool per_io(const struct rs_state *st)
-{
-	return !strcmp(layout(st), "tags") && st->nr_threads <= RS_MAX_THREADS;
+	return per_io(st) ? "tags" : "queues";
 }
 
 static void copy_label(const struct rs_state *st, char *buf, size_t len)
