@@ -425,11 +425,12 @@ static int queue_setup_ring(struct qthread *t)
 	int ret;
 
 	/* zc-explicit queues a 3-SQE chain per request: room for every one in
-	 * flight, so that zu_get_sqe never submits a chain half-built */
+	 * flight, so a pass never submits midway (rs_zc_submit also never
+	 * splits a chain when the SQ is full) */
 	ret = ring_init(&t->ring, d->zc_reg ? 3 * n : n);
 	if (ret < 0) {
-		rs_err("%s: io_uring setup (%u entries): %s", t->who, n,
-		       strerror(-ret));
+		rs_err("%s: io_uring setup (%u entries): %s", t->who,
+		       d->zc_reg ? 3 * n : n, strerror(-ret));
 		return ret;
 	}
 	/* one registration serves every queue: the char node opens once; zc:
