@@ -258,15 +258,12 @@ static size_t queue_buf_len(const struct rs_dev *d)
 }
 
 /* queue @q's io buffers; 0 or -errno */
-static int queue_setup_buf(struct qthread *t, struct rs_queue *q, size_t blen)
+/* @q's buffer of @blen bytes on its node, recorded in its state; 0 or -errno */
+static int queue_alloc_buf(struct rs_queue *q, size_t blen, const char *who)
 {
 	struct rs_qstate *st = q->st;
-	int ret;
+	int ret = rs_buf_alloc(&q->buf, blen, q->node, q->dev->opts.huge, who);
 
-	st->tid = (uint32_t)gettid();
-	if (!blen)
-		return 0;
-	ret = rs_buf_alloc(&q->buf, blen, q->node, q->dev->opts.huge, t->who);
 	if (ret < 0)
 		return ret;
 	st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
@@ -274,6 +271,12 @@ static int queue_setup_buf(struct qthread *t, struct rs_queue *q, size_t blen)
 	st->huge = q->buf.huge;
 	st->node = q->buf.node;
 	return 0;
+}
+
+static int queue_setup_buf(struct qthread *t, struct rs_queue *q, size_t blen)
+{
+	q->st->tid = (uint32_t)gettid();
+	return blen ? queue_alloc_buf(q, blen, t->who) : 0;
 }
 
 /* per-io: whether request (@q_id, @tag) is thread @t's */
@@ -360,13 +363,9 @@ static int per_io_setup_thread(struct qthread *t)
 	st->node = -1;
 	if (!d->user_copy || !queue_buf_len(d))
 		return 0;
-	ret = rs_buf_alloc(&t->q->buf, queue_buf_len(d), t->q->node, d->opts.huge, t->who);
+	ret = queue_alloc_buf(t->q, queue_buf_len(d), t->who);
 	if (ret < 0)
 		return ret;
-	st->buf_addr = (uint64_t)(uintptr_t)t->q->buf.addr;
-	st->buf_len = t->q->buf.len;
-	st->huge = t->q->buf.huge;
-	st->node = t->q->buf.node;
 	for (k = 0; k < t->nq; k++)
 		t->qs[k]->buf = t->q->buf;	/* the scratch; freed with the handle */
 	return 0;
@@ -745,13 +744,9 @@ int rs_per_io_prepare(struct rs_dev *d)
 		if (!blen)
 			continue;
 		snprintf(who, sizeof(who), "dev %d q %u", d->info.dev_id, i);
-		ret = rs_buf_alloc(&q->buf, blen, q->node, d->opts.huge, who);
+		ret = queue_alloc_buf(q, blen, who);
 		if (ret < 0)
 			return ret;
-		q->st->buf_addr = (uint64_t)(uintptr_t)q->buf.addr;
-		q->st->buf_len = q->buf.len;
-		q->st->huge = q->buf.huge;
-		q->st->node = q->buf.node;
 	}
 	for (i = 0; i < d->nr_threads; i++) {
 		struct rs_queue *h = &d->thr[i];
