@@ -265,6 +265,7 @@ struct rs_qstate {
 	uint64_t ucopy_bytes;	/* bytes moved by pread/pwrite on the char node */
 	uint64_t ucopies;	/* pread/pwrite transfers doing so */
 	uint64_t data_ops;	/* io_uring ops moving data (zc: READ/WRITE_FIXED) */
+	uint64_t data_op_bytes;	/* bytes those ops were asked to move (short: the request fails) */
 	/* fixed after setup */
 	int32_t node;		/* NUMA node of the buffers (-1 unknown) */
 	int32_t want_node;	/* node chosen from the queue's CPUs */

@@ -262,7 +262,7 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 		printf("%s\n  {\"%s\": %u, \"requests\": %llu, \"bytes\": %llu, "
 		       "\"enters\": %llu, \"sleeps\": %llu, \"cqes\": %llu, "
 		       "\"copies\": %llu, \"copy_bytes\": %llu, \"handle_ns\": %llu, "
-		       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, \"data_ops\": %llu, \"buf_cmds\": %llu, \"cmds\": %llu, "
+		       "\"ucopies\": %llu, \"ucopy_bytes\": %llu, \"data_ops\": %llu, \"data_op_bytes\": %llu, \"buf_cmds\": %llu, \"cmds\": %llu, "
 		       "\"cqes_per_enter\": %.2f, \"cqes_per_sleep\": %.2f, "
 		       "\"handle_ns_per_io\": %.1f, ", i ? "," : "", key, i,
 		       (unsigned long long)reqs,
@@ -276,6 +276,7 @@ static void print_stats_queue(unsigned int i, const struct rs_qstate *q,
 		       (unsigned long long)q->ucopies,
 		       (unsigned long long)q->ucopy_bytes,
 		       (unsigned long long)q->data_ops,
+		       (unsigned long long)q->data_op_bytes,
 		       (unsigned long long)q->buf_cmds,
 		       (unsigned long long)q->cmds, per, persl, ns);
 		print_batch(q, true);

@@ -71,6 +71,7 @@ bool rs_zc_submit(struct io_uring *ring, struct rs_queue *q, unsigned int tag,
 	sqe->user_data = rs_ud_pack((unsigned int)q->q_id, tag, RS_UD_OP_DATA) |
 			 (uint64_t)((uint32_t)res >> 9) << RS_UD_RES_SHIFT;
 	q->st->data_ops++;
+	q->st->data_op_bytes += q->zc_len;
 	if (reg) {	/* unregister whatever the data op did */
 		sqe->flags |= IOSQE_IO_HARDLINK;
 		zc_bufreg(ring, q, tag, slot, UBLK_U_IO_UNREGISTER_IO_BUF);
