@@ -32,33 +32,33 @@ dev_load() {
 	esac
 }
 
-# dev_features DRV: the driver's features word (ramsrv features: GET_FEATURES,
-# zublk's extended word on zublk) in hex, 0x0 when it has none; loads DRV
+# dev_features DRV: what `ramsrv features` prints for the driver (its
+# features word, GET_FEATURES or zublk's extended one, in hex, then the name
+# of each bit set); loads DRV
 dev_features() {
 	local ctrl w
 	if [[ -z ${dev_feat[$1]:-} ]]; then
 		ctrl=$(dev_load "$1") || return 1
 		w=$("$RAMSRV" features --ctrl "$ctrl" 2>>"$log") || return 1
-		w=${w%% *}
-		[[ $w =~ ^0x[0-9a-fA-F]+$ ]] || return 1
+		[[ $w =~ ^0x[0-9a-fA-F]+ ]] || return 1
 		dev_feat[$1]=$w
 	fi
 	echo "${dev_feat[$1]}"
 }
 
-# The feature bits a device name asks for (include/zublk.h, ublk_cmd.h).
-declare -A dev_bit=([zero_copy]=0 [user_copy]=7 [auto_buf_reg]=11 [per_io_daemon]=13
-	[batch_io]=15 [zublk_store]=62 [zublk_pin_buf]=63)
+# The flag each feature a device name asks for is called in ublk_cmd.h and
+# include/zublk.h (by its `ramsrv features` name), for the notes.
 declare -A dev_flag=([zero_copy]=UBLK_F_SUPPORT_ZERO_COPY [user_copy]=UBLK_F_USER_COPY
 	[auto_buf_reg]=UBLK_F_AUTO_BUF_REG [per_io_daemon]=UBLK_F_PER_IO_DAEMON
 	[batch_io]=UBLK_F_BATCH_IO [zublk_store]=ZUBLK_F_STORE [zublk_pin_buf]=ZUBLK_F_PIN_BUF)
 
 # dev_missing NAME Q FEATURES: what a ramsrv device NAME at Q queues needs
-# that a driver with the features word FEATURES (hex) lacks: one line
+# that a driver offering FEATURES (feature names as `ramsrv features`
+# prints them, e.g. dev_features' line) lacks: one line
 # naming the flag and the part of the name that wants it, or nothing when
 # it has everything (brd and null_blk need nothing).  Pure: no driver.
 dev_missing() {
-	local name=$1 q=$2 f=$(($3)) base=$1 drv tgt mode pin n want=() w alt alts names
+	local name=$1 q=$2 f=" $3 " base=$1 drv tgt mode pin n want=() w alt alts names
 	[[ $name == *:* ]] || return 0
 	[[ $base == *:batch ]] && want+=("batch_io|:batch") && base=${base%:batch}
 	if [[ $base =~ :threads([0-9]+)$ ]]; then
@@ -77,7 +77,7 @@ dev_missing() {
 		names=()
 		IFS=/ read -ra alts <<<"${w%%|*}"
 		for alt in "${alts[@]}"; do
-			(((f >> dev_bit[$alt]) & 1)) && continue 2
+			[[ $f == *" $alt "* ]] && continue 2
 			names+=("${dev_flag[$alt]}")
 		done
 		echo "$drv lacks ${names[0]}${names[1]:+ or ${names[1]}} (${w#*|})"

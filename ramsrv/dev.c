@@ -386,11 +386,13 @@ static int take_geometry(struct rs_dev *d)
 		if (d->batch)
 			rs_err("dev %d: --batch with more threads than queues is not supported",
 			       info->dev_id);
+		else if (d->nr_threads > RS_MAX_THREADS)
+			rs_err("dev %d: --threads %u with %u queue(s): more than %u threads",
+			       info->dev_id, d->nr_threads, d->nr_queues, RS_MAX_THREADS);
 		else
-			rs_err("dev %d: --threads %u with %u queue(s) of depth %u: %s",
-			       info->dev_id, d->nr_threads, d->nr_queues, d->depth,
-			       d->nr_threads > RS_MAX_THREADS ? "more than 64 threads" :
-			       "more threads than tags (each thread needs one to serve)");
+			rs_err("dev %d: --threads %u with %u queue(s) of depth %u: "
+			       "more threads than tags (each thread needs one to serve)",
+			       info->dev_id, d->nr_threads, d->nr_queues, d->depth);
 		return -EINVAL;
 	}
 	return 0;

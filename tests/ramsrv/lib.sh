@@ -133,6 +133,36 @@ rs_stat() {
 	rs_sum "$(rs_stats_json "$1")" "$2"
 }
 
+# rs_ops ID RW N DEPTH FIELD...: run N direct 4k RW IOs at DEPTH on device
+# ID and print how much each of the server's FIELDs (as rs_sum: over its
+# queues, or its threads when the tags spread over them) grew, on one line.
+# At DEPTH 1 no two requests merge; above, rs_no_merges the device first.
+# One awk for every field: each process started costs a lot in a TCG guest.
+rs_ops() {
+	local id=$1 rw=$2 n=$3 depth=$4 j0 j1
+	shift 4
+	j0=$(rs_stats_json "$id")
+	fio_run --name=n --filename="$(rs_bdev "$id")" --direct=1 --ioengine=io_uring \
+		--rw="$rw" --bs=4k --iodepth="$depth" --size=$((n * 4096)) --randrepeat=0 ||
+		fail "fio $rw on device $id"
+	j1=$(rs_stats_json "$id")
+	printf '%s\n@after\n%s\n' "$j0" "$j1" | awk -v fields="$*" '
+		BEGIN { nf = split(fields, f, " ") }
+		$0 == "@after" { after = 1; next }
+		{
+			gsub(/"driver": \{[^}]*\}/, "")
+			for (i = 1; i <= nf; i++) {
+				s = $0
+				while (match(s, "\"" f[i] "\": [0-9]+")) {
+					v = substr(s, RSTART + length(f[i]) + 4, RLENGTH - length(f[i]) - 4)
+					d[i] += after ? v : -v
+					s = substr(s, RSTART + RLENGTH)
+				}
+			}
+		}
+		END { for (i = 1; i <= nf; i++) printf "%d ", d[i]; print "" }'
+}
+
 # rs_no_merges DEV: the block layer passes every IO on to the driver as is,
 # for tests that count requests per IO: it merges adjacent ones otherwise
 # (mq-deadline, ublk_drv's default on one queue, does when the server lags
