@@ -257,7 +257,6 @@ static size_t queue_buf_len(const struct rs_dev *d)
 	return d->path.scratch ? d->max_io : 0;
 }
 
-/* queue @q's io buffers; 0 or -errno */
 /* @q's buffer of @blen bytes on its node, recorded in its state; 0 or -errno */
 static int queue_alloc_buf(struct rs_queue *q, size_t blen, const char *who)
 {
@@ -273,6 +272,7 @@ static int queue_alloc_buf(struct rs_queue *q, size_t blen, const char *who)
 	return 0;
 }
 
+/* queue @q's io buffers (none when @blen is 0), on thread @t; 0 or -errno */
 static int queue_setup_buf(struct qthread *t, struct rs_queue *q, size_t blen)
 {
 	q->st->tid = (uint32_t)gettid();
@@ -437,16 +437,17 @@ static int queue_setup_ring(struct qthread *t)
 	struct rs_queue *q = t->q;
 	struct rs_dev *d = q->dev;
 	unsigned int tag, i, n = thread_tags(t);
-	struct io_uring_cqe *cqe;
-	int ret;
-
 	/* zc-explicit queues a 3-SQE chain per request: room for every one in
 	 * flight, so a pass never submits midway (rs_zc_submit also never
 	 * splits a chain when the SQ is full) */
-	ret = ring_init(&t->ring, d->zc_reg ? 3 * n : n);
+	unsigned int entries = d->zc_reg ? 3 * n : n;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ret = ring_init(&t->ring, entries);
 	if (ret < 0) {
-		rs_err("%s: io_uring setup (%u entries): %s", t->who,
-		       d->zc_reg ? 3 * n : n, strerror(-ret));
+		rs_err("%s: io_uring setup (%u entries): %s", t->who, entries,
+		       strerror(-ret));
 		return ret;
 	}
 	/* one registration serves every queue: the char node opens once; zc:
