@@ -118,7 +118,8 @@ enum rs_recovery { RS_REC_OFF, RS_REC_QUEUE, RS_REC_REISSUE, RS_REC_FAIL };
  * zc-explicit: the same data path, with UBLK_F_SUPPORT_ZERO_COPY (6.15+):
  *          the server registers and unregisters the pages itself, a
  *          REGISTER_IO_BUF -> data op -> UNREGISTER_IO_BUF chain per IO;
- * auto:    the cheapest the driver offers (never zc).
+ * auto:    the cheapest the driver offers (STORE, zc when the store may
+ *          be a file, USER_COPY, classic: see copy_auto()).
  */
 enum rs_copy_mode { RS_COPY_AUTO, RS_COPY_CLASSIC, RS_COPY_SINGLE, RS_COPY_NONE,
 		    RS_COPY_ZC, RS_COPY_ZC_REG };
@@ -178,18 +179,22 @@ int rs_dev_paths(const char *ctrl, int id, char *cdev, size_t clen,
 /* Pick the node serving most of the CPUs in @mask; cpu_node maps cpu->node
  * (-1 = unknown). Returns 0 when nothing is known. */
 int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus);
+/* PATH (or its directory, if PATH does not exist) is on hugetlbfs */
+bool rs_path_hugetlbfs(const char *path);
 int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len);
 const char *rs_copy_name(enum rs_copy_mode m);
 int rs_copy_parse(const char *s, enum rs_copy_mode *out);
 struct target_ops;
 /*
  * Resolve --copy and --pin for target @tgt given the driver's features
- * (@feat_known false: GET_FEATURES unavailable, assume none). Returns 0 and
+ * (@feat_known false: GET_FEATURES unavailable, assume none); @zc_store:
+ * the target's store may be a file io_uring writes (not --hugepages on, not
+ * a hugetlbfs --backing), so auto may pick zc. Returns 0 and
  * fills *out, or -EINVAL (a bad combination) / -EOPNOTSUPP (the driver lacks
  * what was asked for) with msg.
  */
 int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want, enum rs_pin pin,
-		    uint64_t feat, bool feat_known, struct rs_copy_plan *out,
+		    uint64_t feat, bool feat_known, bool zc_store, struct rs_copy_plan *out,
 		    char *msg, size_t len);
 /* "buf", "pinned", "ucopy", "store", "autobuf", "regbuf": how a resolved plan moves data */
 const char *rs_copy_path(const struct rs_copy_plan *p);

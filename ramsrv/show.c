@@ -121,7 +121,7 @@ static void print_list(const struct rs_ent *e, const struct rs_state *st,
 			printf("            t%-3u cpus %-8s tid %u\n", i, st->thr[i].cpus,
 			       st->thr[i].tid);
 		for (i = 0; i < st->nr_queues && i < RS_MAX_QUEUES; i++) {
-			if (!st->q[i].buf_len)	/* single/none: nothing allocated */
+			if (!st->q[i].buf_len)	/* single/none/zc: nothing allocated */
 				printf("            q%-3u cpus %-8s no io buffers\n",
 				       i, st->q[i].cpus);
 			else

@@ -173,13 +173,21 @@ static void test_ud(void)
 	      rs_ud_op(ud) == RS_UD_OP_FETCH, "ud %llx", (unsigned long long)ud);
 }
 
+/* resolve with --pin @pin, the store able to be a file or not (@zc_store) */
+static int res_store(const char *tgt, enum rs_copy_mode want, enum rs_pin pin,
+		     uint64_t feat, bool known, bool zc_store, struct rs_copy_plan *p)
+{
+	char msg[160];
+
+	return rs_copy_resolve(rs_target_find(tgt), want, pin, feat, known, zc_store, p,
+			       msg, sizeof(msg));
+}
+
 /* resolve with --pin @pin; returns the result, plan in *p */
 static int res(const char *tgt, enum rs_copy_mode want, enum rs_pin pin,
 	       uint64_t feat, bool known, struct rs_copy_plan *p)
 {
-	char msg[160];
-
-	return rs_copy_resolve(rs_target_find(tgt), want, pin, feat, known, p, msg, sizeof(msg));
+	return res_store(tgt, want, pin, feat, known, true, p);
 }
 
 static void test_copy(void)
@@ -236,7 +244,17 @@ static void test_copy(void)
 	CHECK("copy zc zublk: not offered", res("ram", RS_COPY_ZC, RS_PIN_AUTO, zu, true, &p) == -EOPNOTSUPP,
 	      "accepted");
 	CHECK("copy zc pin on", res("ram", RS_COPY_ZC, RS_PIN_ON, 0x1fffff, true, &p) == -EINVAL, "accepted");
-	CHECK("copy auto 7.3: not zc", res("ram", RS_COPY_AUTO, RS_PIN_AUTO, 0x1fffff, true, &p) == 0 &&
+	/* auto on 7.3's ublk_drv: zc for ram (cheapest there), none for null */
+	CHECK("copy auto 7.3: zc", res("ram", RS_COPY_AUTO, RS_PIN_AUTO, 0x1fffff, true, &p) == 0 &&
+	      p.mode == RS_COPY_ZC && p.zc && !p.zc_reg && !p.ucopy &&
+	      !strcmp(rs_copy_path(&p), "autobuf"), "m %d", p.mode);
+	CHECK("copy auto 7.3 hugetlbfs store: single", res_store("ram", RS_COPY_AUTO, RS_PIN_AUTO,
+	      0x1fffff, true, false, &p) == 0 && p.mode == RS_COPY_SINGLE && p.ucopy && !p.zc,
+	      "m %d", p.mode);
+	CHECK("copy auto 7.3 null: none", res("null", RS_COPY_AUTO, RS_PIN_AUTO, 0x1fffff, true, &p) == 0 &&
+	      p.mode == RS_COPY_NONE && p.ucopy && !p.zc, "m %d", p.mode);
+	/* 6.12 reports SUPPORT_ZERO_COPY (bit 0) without implementing it */
+	CHECK("copy auto 6.12: single", res("ram", RS_COPY_AUTO, RS_PIN_AUTO, 0x1ff, true, &p) == 0 &&
 	      p.mode == RS_COPY_SINGLE && !p.zc, "m %d", p.mode);
 	CHECK("copy zc-explicit 7.3", res("ram", RS_COPY_ZC_REG, RS_PIN_AUTO, 0x1fffff, true, &p) == 0 &&
 	      p.zc && p.zc_reg && !strcmp(rs_copy_path(&p), "regbuf"), "zc %d reg %d", p.zc, p.zc_reg);

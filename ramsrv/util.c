@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include "ramsrv.h"
 
 char rs_last_err[256];
@@ -198,6 +200,24 @@ int rs_dev_paths(const char *ctrl, int id, char *cdev, size_t clen,
 	return 0;
 }
 
+/* PATH, or the directory it would be created in, is on hugetlbfs */
+bool rs_path_hugetlbfs(const char *path)
+{
+	char dir[RS_PATH_MAX];
+	struct statfs sfs;
+	char *slash;
+
+	if (statfs(path, &sfs) == 0)
+		return sfs.f_type == HUGETLBFS_MAGIC;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0';
+	return statfs(dir, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC;
+}
+
 int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus)
 {
 	int count[RS_MAX_QUEUES * 4] = { 0 };
@@ -283,8 +303,30 @@ int rs_copy_parse(const char *s, enum rs_copy_mode *out)
 	return 0;
 }
 
+/*
+ * auto: the cheapest path the driver offers, as measured on 7.3.4
+ * (BENCHMARKS.md): a null target moves nothing (none); ram takes zublk's
+ * STORE, else upstream's zc (AUTO_BUF_REG: as cheap as USER_COPY at 4k,
+ * ~2.4x its IOPS at 128k) when its store may be a file io_uring writes,
+ * else USER_COPY, else classic. --pin on means classic.
+ */
+static enum rs_copy_mode copy_auto(bool null, enum rs_pin pin, uint64_t feat,
+				   bool feat_known, bool zc_store)
+{
+	bool ucopy = feat_known && (feat & UBLK_F_USER_COPY);
+	bool store = feat_known && (feat & ZUBLK_F_STORE);
+
+	if (pin == RS_PIN_ON)
+		return RS_COPY_CLASSIC;
+	if (store || (null && ucopy))
+		return null ? RS_COPY_NONE : RS_COPY_SINGLE;
+	if (!null && zc_store && feat_known && (feat & UBLK_F_AUTO_BUF_REG))
+		return RS_COPY_ZC;
+	return ucopy && !null ? RS_COPY_SINGLE : RS_COPY_CLASSIC;
+}
+
 int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want,
-		    enum rs_pin pin, uint64_t feat, bool feat_known,
+		    enum rs_pin pin, uint64_t feat, bool feat_known, bool zc_store,
 		    struct rs_copy_plan *out, char *msg, size_t len)
 {
 	bool ucopy = feat_known && (feat & UBLK_F_USER_COPY);
@@ -299,9 +341,8 @@ int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want,
 		snprintf(msg, len, "--pin on needs --copy classic (only classic has io buffers to pin)");
 		return -EINVAL;
 	}
-	if (want == RS_COPY_AUTO)	/* store beats user copy beats classic */
-		want = pin == RS_PIN_ON || (!store && !ucopy) ? RS_COPY_CLASSIC :
-		       null ? RS_COPY_NONE : RS_COPY_SINGLE;
+	if (want == RS_COPY_AUTO)
+		want = copy_auto(null, pin, feat, feat_known, zc_store);
 	if (want == RS_COPY_ZC || want == RS_COPY_ZC_REG) {
 		bool reg = want == RS_COPY_ZC_REG;
 

@@ -195,6 +195,26 @@ rs_copy_mode() {
 	"$RAMSRV" list --ctrl "$ZUBLK_CTRL" --json | sed -n "s/.*\"id\": $1, .*\"copy_mode\": \"\([a-z-]*\)\".*/\1/p"
 }
 
+# rs_auto_path TARGET: the MODE/PATH `ramsrv add -t TARGET` without --copy
+# takes on the driver of $ZUBLK_CTRL (ramsrv's copy_auto, with io buffers
+# on normal pages): zublk's STORE, upstream's zc (AUTO_BUF_REG; ram only),
+# USER_COPY, else classic.
+rs_auto_path() {
+	local none=single
+	[[ $1 == null ]] && none=none
+	if rs_has_feature zublk_store; then
+		echo "$none/store"
+	elif [[ $1 == ram ]] && rs_has_feature auto_buf_reg; then
+		echo zc/autobuf
+	elif rs_has_feature user_copy; then
+		echo "$none/ucopy"
+	elif rs_has_feature zublk_pin_buf; then
+		echo classic/pinned
+	else
+		echo classic/buf
+	fi
+}
+
 # rs_user_copy: succeeds when the driver under $ZUBLK_CTRL offers a
 # single-copy path, UBLK_F_USER_COPY or zublk's ZUBLK_F_STORE (probed with a
 # tiny null device in none mode).
