@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 # Guest-side device set-up shared by bench/sweep-guest, bench/kprof and
-# scripts/demo-guest; bench/sweep reads device names with dev_split.
+# scripts/demo-guest; bench/sweep reads device names with dev_split, and
+# it and bench/kprof pick the zublk.ko to load with dev_ko.
 # Device names as in bench/sweep: brd, null_blk,
 # DRV:TARGET[:MODE[:PIN]][:threadsN][:batch] (no MODE: no --copy, ramsrv's
 # default; MODE is any --copy, zc included; threadsN: ramsrv --threads N;
@@ -28,6 +29,24 @@ dev_split() {
 	[[ $base == *:batch ]] && DEV_BATCH=1 && base=${base%:batch}
 	[[ $base =~ :threads([0-9]+)$ ]] && DEV_THREADS=${BASH_REMATCH[1]} && base=${base%:threads*}
 	IFS=: read -r DEV_DRV DEV_TGT DEV_MODE DEV_PIN <<<"$base"
+}
+
+# dev_ko TREE REL [HOST]: the zublk.ko of the tree TREE (a repository
+# checkout, built) for kernel release REL, or nothing: build/REL/drv/zublk.ko
+# (make KVER=...), else drv/zublk.ko when REL is the default test kernel's
+# (6.12, which make test-build builds it for).  With HOST=1 (REL is the
+# running kernel's, no guest) drv/zublk.ko when its vermagic is REL's.
+dev_ko() {
+	if ((${3:-0})); then
+		[[ -f $1/drv/zublk.ko ]] &&
+			[[ $(modinfo -F vermagic "$1/drv/zublk.ko" 2>/dev/null) == "$2 "* ]] &&
+			echo "$1/drv/zublk.ko"
+	elif [[ -f $1/build/$2/drv/zublk.ko ]]; then
+		echo "$1/build/$2/drv/zublk.ko"
+	elif [[ $2 == "$("$root/scripts/test-kernel" --kernel 6.12 version 2>/dev/null)" ]]; then
+		echo "$1/drv/zublk.ko"
+	fi
+	return 0
 }
 
 # dev_load DRV: load ublk_drv or zublk; prints its control node
