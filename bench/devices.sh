@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 # Guest-side device set-up shared by bench/sweep-guest, bench/kprof and
-# scripts/demo-guest.
+# scripts/demo-guest; bench/sweep reads device names with dev_split, and
+# it and bench/kprof pick the zublk.ko to load with dev_ko.
 # Device names as in bench/sweep: brd, null_blk,
 # DRV:TARGET[:MODE[:PIN]][:threadsN][:batch] (no MODE: no --copy, ramsrv's
 # default; MODE is any --copy, zc included; threadsN: ramsrv --threads N;
@@ -15,6 +16,38 @@
 # dev_path[NAME] is the block device of NAME; for ramsrv devices dev_id and
 # dev_ctrl name the device to ramsrv (both drivers number from 0).
 declare -A dev_path dev_id dev_ctrl dev_feat
+
+# dev_split NAME: the parts of a ramsrv device name
+# DRV:TARGET[:MODE[:PIN]][:threadsN][:batch] in DEV_DRV, DEV_TGT, DEV_MODE,
+# DEV_PIN (empty when not given), DEV_THREADS (N, or empty) and DEV_BATCH
+# (1 for :batch, else empty).  A name without a colon (brd, null_blk) is
+# no ramsrv device: DEV_DRV is the name, the rest empty, and it returns 1.
+dev_split() {
+	local base=$1
+	DEV_DRV=$1 DEV_TGT= DEV_MODE= DEV_PIN= DEV_THREADS= DEV_BATCH=
+	[[ $base == *:* ]] || return 1
+	[[ $base == *:batch ]] && DEV_BATCH=1 && base=${base%:batch}
+	[[ $base =~ :threads([0-9]+)$ ]] && DEV_THREADS=${BASH_REMATCH[1]} && base=${base%:threads*}
+	IFS=: read -r DEV_DRV DEV_TGT DEV_MODE DEV_PIN <<<"$base"
+}
+
+# dev_ko TREE REL [HOST]: the zublk.ko of the tree TREE (a repository
+# checkout, built) for kernel release REL, or nothing: build/REL/drv/zublk.ko
+# (make KVER=...), else drv/zublk.ko when REL is the default test kernel's
+# (6.12, which make test-build builds it for).  With HOST=1 (REL is the
+# running kernel's, no guest) drv/zublk.ko when its vermagic is REL's.
+dev_ko() {
+	if ((${3:-0})); then
+		[[ -f $1/drv/zublk.ko ]] &&
+			[[ $(modinfo -F vermagic "$1/drv/zublk.ko" 2>/dev/null) == "$2 "* ]] &&
+			echo "$1/drv/zublk.ko"
+	elif [[ -f $1/build/$2/drv/zublk.ko ]]; then
+		echo "$1/build/$2/drv/zublk.ko"
+	elif [[ $2 == "$("$root/scripts/test-kernel" --kernel 6.12 version 2>/dev/null)" ]]; then
+		echo "$1/drv/zublk.ko"
+	fi
+	return 0
+}
 
 # dev_load DRV: load ublk_drv or zublk; prints its control node
 dev_load() {
@@ -58,21 +91,17 @@ declare -A dev_flag=([zero_copy]=UBLK_F_SUPPORT_ZERO_COPY [user_copy]=UBLK_F_USE
 # naming the flag and the part of the name that wants it, or nothing when
 # it has everything (brd and null_blk need nothing).  Pure: no driver.
 dev_missing() {
-	local name=$1 q=$2 f=" $3 " base=$1 drv tgt mode pin n want=() w alt alts names
-	[[ $name == *:* ]] || return 0
-	[[ $base == *:batch ]] && want+=("batch_io|:batch") && base=${base%:batch}
-	if [[ $base =~ :threads([0-9]+)$ ]]; then
-		n=${BASH_REMATCH[1]}
-		((n > q)) && want+=("per_io_daemon|:threads$n at $q queue(s)")
-		base=${base%:threads*}
-	fi
-	IFS=: read -r drv tgt mode pin <<<"$base"
-	case ${mode:-} in
+	local q=$2 f=" $3 " n want=() w alt alts names
+	dev_split "$1" || return 0
+	[[ -n $DEV_BATCH ]] && want+=("batch_io|:batch")
+	n=$DEV_THREADS
+	[[ -n $n ]] && ((n > q)) && want+=("per_io_daemon|:threads$n at $q queue(s)")
+	case $DEV_MODE in
 	zc) want+=("auto_buf_reg|--copy zc") ;;
 	zc-explicit) want+=("zero_copy|--copy zc-explicit") ;;
-	single | none) want+=("user_copy/zublk_store|--copy $mode") ;;
+	single | none) want+=("user_copy/zublk_store|--copy $DEV_MODE") ;;
 	esac
-	[[ ${pin:-} == on ]] && want+=("zublk_pin_buf|--pin on")
+	[[ $DEV_PIN == on ]] && want+=("zublk_pin_buf|--pin on")
 	for w in "${want[@]}"; do
 		names=()
 		IFS=/ read -ra alts <<<"${w%%|*}"
@@ -80,7 +109,7 @@ dev_missing() {
 			[[ $f == *" $alt "* ]] && continue 2
 			names+=("${dev_flag[$alt]}")
 		done
-		echo "$drv lacks ${names[0]}${names[1]:+ or ${names[1]}} (${w#*|})"
+		echo "$DEV_DRV lacks ${names[0]}${names[1]:+ or ${names[1]}} (${w#*|})"
 		return 0
 	done
 }
@@ -96,7 +125,7 @@ dev_unsupported() {
 }
 
 dev_setup() {
-	local name=$1 q=$2 drv tgt mode pin ctrl line base threads="" batch=()
+	local name=$1 q=$2 ctrl line
 	case $name in
 	brd)
 		modprobe brd rd_nr=1 rd_size=$((size_mb * 1024)) max_part=0
@@ -108,19 +137,13 @@ dev_setup() {
 		dev_path[$name]=/dev/nullb0
 		;;
 	*:*)
-		# a trailing :batch is ramsrv --batch, then :threadsN --threads N
-		base=$name
-		[[ $base == *:batch ]] && batch=(--batch) && base=${base%:batch}
-		if [[ $base =~ :threads([0-9]+)$ ]]; then
-			threads=${BASH_REMATCH[1]}
-		fi
-		IFS=: read -r drv tgt mode pin <<<"${base%:threads*}"
-		ctrl=$(dev_load "$drv") || return 1
-		local args=(add -t "$tgt" --ctrl "$ctrl" --queues "$q" --depth 128 --size "${size_mb}M")
-		[[ -n ${mode:-} ]] && args+=(--copy "$mode")
-		[[ -n ${pin:-} ]] && args+=(--pin "$pin")
-		[[ -n $threads ]] && args+=(--threads "$threads")
-		args+=("${batch[@]}")
+		dev_split "$name"
+		ctrl=$(dev_load "$DEV_DRV") || return 1
+		local args=(add -t "$DEV_TGT" --ctrl "$ctrl" --queues "$q" --depth 128 --size "${size_mb}M")
+		[[ -n $DEV_MODE ]] && args+=(--copy "$DEV_MODE")
+		[[ -n $DEV_PIN ]] && args+=(--pin "$DEV_PIN")
+		[[ -n $DEV_THREADS ]] && args+=(--threads "$DEV_THREADS")
+		[[ -n $DEV_BATCH ]] && args+=(--batch)
 		line=$("$RAMSRV" "${args[@]}" 2>>"$log") || {
 			echo "$who: ramsrv ${args[*]} failed:" >&2
 			tail -n 3 "$log" >&2

@@ -84,18 +84,35 @@ rs_stats_json() {
 	"$RAMSRV" stats --ctrl "$ZUBLK_CTRL" --id "$1" --json
 }
 
-# rs_sum JSON FIELD: the server's FIELD summed over the queues of a
-# `ramsrv stats --json` output (the driver's own figures left out).
+# rs_sum JSON FIELD...: the server's FIELDs, each summed over the queues of
+# a `ramsrv stats --json` output (the driver's own figures left out), on one
+# line in FIELD order.  One awk for every field: each process started costs
+# a lot in a TCG guest.  The sums print with %.0f, exact up to 2^53: mawk
+# prints a sum of 2^31 or more as 2.14748e+09 with print and as 2147483647
+# with %d.
 rs_sum() {
-	awk '{gsub(/"driver": \{[^}]*\}/, ""); print}' <<<"$1" | grep -o "\"$2\": [0-9]*" |
-		awk '{s += $2} END {print s + 0}'
+	local json=$1
+	shift
+	awk -v fields="$*" '
+		BEGIN { nf = split(fields, f, " ") }
+		{
+			gsub(/"driver": \{[^}]*\}/, "")
+			for (i = 1; i <= nf; i++) {
+				s = $0
+				while (match(s, "\"" f[i] "\": [0-9]+")) {
+					d[i] += substr(s, RSTART + length(f[i]) + 4, RLENGTH - length(f[i]) - 4)
+					s = substr(s, RSTART + RLENGTH)
+				}
+			}
+		}
+		END { for (i = 1; i <= nf; i++) printf "%s%.0f", (i > 1 ? " " : ""), d[i]; print "" }' <<<"$json"
 }
 
 # rs_dsum JSON FIELD: the driver's FIELD (zublk debugfs) summed over the
-# queues; empty when the driver reports no figures.
+# queues; empty when the driver reports no figures.  Exact as rs_sum.
 rs_dsum() {
 	grep -o '"driver": {[^}]*}' <<<"$1" | grep -o "\"$2\": [0-9]*" |
-		awk '{s += $2; n++} END {if (n) print s}'
+		awk '{s += $2; n++} END {if (n) printf "%.0f\n", s}'
 }
 
 # rs_per_queue ID FIELD: the server's FIELD of each of device ID's queues,
@@ -137,30 +154,18 @@ rs_stat() {
 # ID and print how much each of the server's FIELDs (as rs_sum: over its
 # queues, or its threads when the tags spread over them) grew, on one line.
 # At DEPTH 1 no two requests merge; above, rs_no_merges the device first.
-# One awk for every field: each process started costs a lot in a TCG guest.
 rs_ops() {
-	local id=$1 rw=$2 n=$3 depth=$4 j0 j1
+	local id=$1 rw=$2 n=$3 depth=$4 s0 s1 i out=
 	shift 4
-	j0=$(rs_stats_json "$id")
+	read -ra s0 <<<"$(rs_sum "$(rs_stats_json "$id")" "$@")"
 	fio_run --name=n --filename="$(rs_bdev "$id")" --direct=1 --ioengine=io_uring \
 		--rw="$rw" --bs=4k --iodepth="$depth" --size=$((n * 4096)) --randrepeat=0 ||
 		fail "fio $rw on device $id"
-	j1=$(rs_stats_json "$id")
-	printf '%s\n@after\n%s\n' "$j0" "$j1" | awk -v fields="$*" '
-		BEGIN { nf = split(fields, f, " ") }
-		$0 == "@after" { after = 1; next }
-		{
-			gsub(/"driver": \{[^}]*\}/, "")
-			for (i = 1; i <= nf; i++) {
-				s = $0
-				while (match(s, "\"" f[i] "\": [0-9]+")) {
-					v = substr(s, RSTART + length(f[i]) + 4, RLENGTH - length(f[i]) - 4)
-					d[i] += after ? v : -v
-					s = substr(s, RSTART + RLENGTH)
-				}
-			}
-		}
-		END { for (i = 1; i <= nf; i++) printf "%d ", d[i]; print "" }'
+	read -ra s1 <<<"$(rs_sum "$(rs_stats_json "$id")" "$@")"
+	for ((i = 0; i < $#; i++)); do
+		out+="$((s1[i] - s0[i])) "
+	done
+	echo "$out"
 }
 
 # rs_no_merges DEV: the block layer passes every IO on to the driver as is,
