@@ -24,7 +24,7 @@ declare -A dev_path dev_id dev_ctrl dev_feat
 # no ramsrv device: DEV_DRV is the name, the rest empty, and it returns 1.
 dev_split() {
 	local base=$1
-	DEV_DRV=$1 DEV_TGT= DEV_MODE= DEV_PIN= DEV_THREADS= DEV_BATCH=
+	DEV_DRV=$1 DEV_TGT='' DEV_MODE='' DEV_PIN='' DEV_THREADS='' DEV_BATCH=''
 	[[ $base == *:* ]] || return 1
 	[[ $base == *:batch ]] && DEV_BATCH=1 && base=${base%:batch}
 	[[ $base =~ :threads([0-9]+)$ ]] && DEV_THREADS=${BASH_REMATCH[1]} && base=${base%:threads*}
