@@ -308,7 +308,9 @@ int rs_copy_parse(const char *s, enum rs_copy_mode *out)
  * (BENCHMARKS.md): a null target moves nothing (none); ram takes zublk's
  * STORE, else upstream's zc (AUTO_BUF_REG: as cheap as USER_COPY at 4k,
  * ~2.4x its IOPS at 128k) when its store may be a file io_uring writes,
- * else USER_COPY, else classic. --pin on means classic.
+ * else USER_COPY, else classic. --pin on means classic.  zc-explicit alone
+ * (SUPPORT_ZERO_COPY, 6.15) is not picked: no kernel we test offers it
+ * without AUTO_BUF_REG, so its cost there is unmeasured.
  */
 static enum rs_copy_mode copy_auto(bool null, enum rs_pin pin, uint64_t feat,
 				   bool feat_known, bool zc_store)
