@@ -312,19 +312,18 @@ int rs_copy_parse(const char *s, enum rs_copy_mode *out)
  * (SUPPORT_ZERO_COPY, 6.15) is not picked: no kernel we test offers it
  * without AUTO_BUF_REG, so its cost there is unmeasured.
  */
-static enum rs_copy_mode copy_auto(bool null, enum rs_pin pin, uint64_t feat,
-				   bool feat_known, bool zc_store)
+static enum rs_copy_mode copy_auto(bool null, enum rs_pin pin, bool store,
+				   bool ucopy, bool zc)
 {
-	bool ucopy = feat_known && (feat & UBLK_F_USER_COPY);
-	bool store = feat_known && (feat & ZUBLK_F_STORE);
-
 	if (pin == RS_PIN_ON)
 		return RS_COPY_CLASSIC;
-	if (store || (null && ucopy))
-		return null ? RS_COPY_NONE : RS_COPY_SINGLE;
-	if (!null && zc_store && feat_known && (feat & UBLK_F_AUTO_BUF_REG))
+	if (null)
+		return store || ucopy ? RS_COPY_NONE : RS_COPY_CLASSIC;
+	if (store)
+		return RS_COPY_SINGLE;
+	if (zc)
 		return RS_COPY_ZC;
-	return ucopy && !null ? RS_COPY_SINGLE : RS_COPY_CLASSIC;
+	return ucopy ? RS_COPY_SINGLE : RS_COPY_CLASSIC;
 }
 
 int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want,
@@ -344,7 +343,8 @@ int rs_copy_resolve(const struct target_ops *tgt, enum rs_copy_mode want,
 		return -EINVAL;
 	}
 	if (want == RS_COPY_AUTO)
-		want = copy_auto(null, pin, feat, feat_known, zc_store);
+		want = copy_auto(null, pin, store, ucopy, zc_store && feat_known &&
+				 (feat & UBLK_F_AUTO_BUF_REG));
 	if (want == RS_COPY_ZC || want == RS_COPY_ZC_REG) {
 		bool reg = want == RS_COPY_ZC_REG;
 
