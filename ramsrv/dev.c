@@ -192,7 +192,6 @@ static int select_copy(struct rs_dev *d)
 	struct rs_opts *o = &d->opts;
 	struct ublksrv_ctrl_dev_info *info = &d->info;
 	struct rs_copy_plan plan;
-	bool zc_store;
 	char m[160];
 	int ret;
 
@@ -216,10 +215,9 @@ static int select_copy(struct rs_dev *d)
 		return 0;
 	}
 	/* GET_FEATURES answered iff ioctl encoding was probed, not forced off */
-	zc_store = o->huge != RS_HUGE_ON &&
-		   !(o->backing[0] && rs_path_hugetlbfs(o->backing));
 	ret = rs_copy_resolve(d->tgt, o->copy, o->pin, d->ctrl.features,
-			      d->ctrl.features != 0, zc_store, &plan, m, sizeof(m));
+			      d->ctrl.features != 0, rs_target_store_writable(d->tgt, o),
+			      &plan, m, sizeof(m));
 	if (ret < 0) {
 		rs_err("%s", m);
 		return ret;

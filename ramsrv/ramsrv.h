@@ -179,8 +179,6 @@ int rs_dev_paths(const char *ctrl, int id, char *cdev, size_t clen,
 /* Pick the node serving most of the CPUs in @mask; cpu_node maps cpu->node
  * (-1 = unknown). Returns 0 when nothing is known. */
 int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus);
-/* PATH (or its directory, if PATH does not exist) is on hugetlbfs */
-bool rs_path_hugetlbfs(const char *path);
 int rs_cpulist(const cpu_set_t *mask, int ncpus, char *buf, size_t len);
 const char *rs_copy_name(enum rs_copy_mode m);
 int rs_copy_parse(const char *s, enum rs_copy_mode *out);
@@ -188,8 +186,8 @@ struct target_ops;
 /*
  * Resolve --copy and --pin for target @tgt given the driver's features
  * (@feat_known false: GET_FEATURES unavailable, assume none); @zc_store:
- * the target's store may be a file io_uring writes (not --hugepages on, not
- * a hugetlbfs --backing), so auto may pick zc. Returns 0 and
+ * the target's store may be a file io_uring writes (rs_target_store_writable),
+ * so auto may pick zc. Returns 0 and
  * fills *out, or -EINVAL (a bad combination) / -EOPNOTSUPP (the driver lacks
  * what was asked for) with msg.
  */
@@ -394,6 +392,13 @@ struct target_ops {
 	 */
 	int (*handle)(struct rs_queue *q, unsigned int tag,
 		      const struct ublksrv_io_desc *iod);
+	/*
+	 * optional: with options @o (before init), the store can be a file
+	 * io_uring writes, which zc needs (its data op is a READ_FIXED /
+	 * WRITE_FIXED on the store), so --copy auto may pick zc. Unset: the
+	 * target has no store (null), the answer is no.
+	 */
+	bool (*store_writable)(const struct rs_opts *o);
 	/* flush everything to the backing, free the store (on exit; also
 	 * after a failed or skipped init) */
 	void (*fini)(struct rs_dev *d);
@@ -409,6 +414,8 @@ const struct target_ops *rs_target_find(const char *name);
  */
 const char *rs_target_list(char *buf, size_t len, unsigned int mask,
 			   unsigned int want);
+/* @tgt's store_writable(@o), false when it has none */
+bool rs_target_store_writable(const struct target_ops *tgt, const struct rs_opts *o);
 /* choose the data path, then the target's init; 0 or -errno */
 int rs_target_init(struct rs_dev *d);
 /* the target's fini, then the data path's (safe before init, NULL tgt) */

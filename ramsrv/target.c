@@ -37,6 +37,11 @@ const char *rs_target_list(char *buf, size_t len, unsigned int mask,
 	return buf;
 }
 
+bool rs_target_store_writable(const struct target_ops *tgt, const struct rs_opts *o)
+{
+	return tgt->store_writable && tgt->store_writable(o);
+}
+
 int rs_target_init(struct rs_dev *d)
 {
 	int ret = rs_path_init(d);

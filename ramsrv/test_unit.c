@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include "ramsrv.h"
 
 static int failed;
@@ -270,6 +272,42 @@ static void test_copy(void)
 	      "got 0x%llx", (unsigned long long)rs_ucopy_pos(3, 5, 4096));
 }
 
+/* target @tgt's store_writable with --hugepages @huge and --backing @backing */
+static bool writable(const char *tgt, enum rs_huge huge, const char *backing)
+{
+	struct rs_opts o;
+
+	rs_opts_default(&o);
+	o.huge = huge;
+	snprintf(o.backing, sizeof(o.backing), "%s", backing);
+	return rs_target_store_writable(rs_target_find(tgt), &o);
+}
+
+/* can the store be a file io_uring writes (so auto may pick zc) */
+static void test_store_writable(void)
+{
+	struct rs_copy_plan p;
+	struct statfs sfs;
+
+	CHECK("store writable: ram default", writable("ram", RS_HUGE_AUTO, ""), "no");
+	CHECK("store writable: ram --hugepages off", writable("ram", RS_HUGE_OFF, ""), "no");
+	CHECK("store writable: ram --hugepages on", !writable("ram", RS_HUGE_ON, ""), "yes");
+	/* absent, so its directory (here, not hugetlbfs) decides */
+	CHECK("store writable: ram backing off hugetlbfs", writable("ram", RS_HUGE_AUTO,
+	      "ramsrv-unit-absent"), "no");
+	CHECK("store writable: ram backing, --hugepages on", !writable("ram", RS_HUGE_ON,
+	      "ramsrv-unit-absent"), "yes");
+	if (statfs("/dev/hugepages", &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC)
+		CHECK("store writable: ram backing on hugetlbfs", !writable("ram", RS_HUGE_AUTO,
+		      "/dev/hugepages/ramsrv-unit-absent"), "yes");
+	else
+		printf("SKIP store writable: ram backing on hugetlbfs (no hugetlbfs at /dev/hugepages)\n");
+	CHECK("store writable: null has no store", !writable("null", RS_HUGE_AUTO, ""), "yes");
+	CHECK("copy auto 7.3 null, its store answer: none", res_store("null", RS_COPY_AUTO, RS_PIN_AUTO,
+	      0x1fffff, true, writable("null", RS_HUGE_AUTO, ""), &p) == 0 &&
+	      p.mode == RS_COPY_NONE && !p.zc, "m %d", p.mode);
+}
+
 static void test_recovery(void)
 {
 	const uint64_t rec = UBLK_F_USER_RECOVERY, re = UBLK_F_USER_RECOVERY_REISSUE;
@@ -320,6 +358,7 @@ int main(void)
 	test_drv_parse();
 	test_recovery();
 	test_copy();
+	test_store_writable();
 	test_size();
 	test_uint();
 	test_validate();

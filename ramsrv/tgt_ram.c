@@ -6,7 +6,8 @@
  * device's queues run on (every queue reaches every block).
  * With --copy zc, io_uring reads and writes the store as a file
  * (d->store_fd): the backing file, or a memfd when anonymous (normal pages:
- * hugetlbfs files cannot be written); the mapping serves the other ops.
+ * hugetlbfs files cannot be written, fs_uring_writable); the mapping serves
+ * the other ops.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +72,50 @@ static int map_store(struct rs_dev *d, struct ram_dev *r, int fd, size_t len,
 	return 0;
 }
 
+/*
+ * The rule for zc's store (--copy zc and zc-explicit): their data op is an
+ * io_uring READ_FIXED / WRITE_FIXED on the store as a file (d->store_fd),
+ * and hugetlbfs files cannot be written that way (no write_iter), so a store
+ * on hugetlbfs cannot serve zc. @f_type: statfs()'s f_type for the store's
+ * file system.
+ */
+static bool fs_uring_writable(long f_type)
+{
+	return f_type != HUGETLBFS_MAGIC;
+}
+
+/* statfs()'s f_type for PATH, or for the directory it would be created in
+ * (0 if neither) */
+static long path_fs_type(const char *path)
+{
+	char dir[RS_PATH_MAX];
+	struct statfs sfs;
+	char *slash;
+
+	if (statfs(path, &sfs) == 0)
+		return (long)sfs.f_type;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0';
+	return statfs(dir, &sfs) == 0 ? (long)sfs.f_type : 0;
+}
+
+/*
+ * target_ops.store_writable: fs_uring_writable()'s rule before the store
+ * exists. A --backing file is the store; --hugepages on asks for hugetlb
+ * pages, which a zc store cannot have (rs_opts_validate refuses --copy zc
+ * with it), so auto does not pick zc then, backing or not.
+ */
+static bool ram_store_writable(const struct rs_opts *o)
+{
+	if (o->huge == RS_HUGE_ON)
+		return false;
+	return !o->backing[0] || fs_uring_writable(path_fs_type(o->backing));
+}
+
 static int ram_open_backing(struct rs_dev *d, struct ram_dev *r)
 {
 	const char *path = d->opts.backing;
@@ -96,7 +141,7 @@ static int ram_open_backing(struct rs_dev *d, struct ram_dev *r)
 		goto fail;
 	}
 	hugefs = sfs.f_type == HUGETLBFS_MAGIC;
-	if (hugefs && d->zc) {
+	if (d->zc && !fs_uring_writable((long)sfs.f_type)) {
 		rs_err("backing file %s: --copy zc writes the store with io_uring, and hugetlbfs files cannot be written (use a tmpfs file)",
 		       path);
 		errno = EINVAL;
@@ -328,5 +373,6 @@ const struct target_ops tgt_ram_ops = {
 	.caps = RS_TGT_DATA | RS_TGT_BACKING | RS_TGT_RECOVER_NEEDS_BACKING,
 	.init = ram_init,
 	.handle = ram_handle,
+	.store_writable = ram_store_writable,
 	.fini = ram_fini,
 };

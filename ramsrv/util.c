@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/vfs.h>
-#include <linux/magic.h>
 #include "ramsrv.h"
 
 char rs_last_err[256];
@@ -198,24 +196,6 @@ int rs_dev_paths(const char *ctrl, int id, char *cdev, size_t clen,
 			     (int)plen, base, id) >= (int)blen)
 		return -ENAMETOOLONG;
 	return 0;
-}
-
-/* PATH, or the directory it would be created in, is on hugetlbfs */
-bool rs_path_hugetlbfs(const char *path)
-{
-	char dir[RS_PATH_MAX];
-	struct statfs sfs;
-	char *slash;
-
-	if (statfs(path, &sfs) == 0)
-		return sfs.f_type == HUGETLBFS_MAGIC;
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		slash[slash == dir] = '\0';
-	return statfs(dir, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC;
 }
 
 int rs_pick_node(const cpu_set_t *mask, const int *cpu_node, int ncpus)

@@ -205,15 +205,16 @@ rs_copy_mode() {
 # on normal pages): zublk's STORE, upstream's zc (AUTO_BUF_REG; ram only),
 # USER_COPY, else classic.
 rs_auto_path() {
-	local none=single
+	local none=single have
 	[[ $1 == null ]] && none=none
-	if rs_has_feature zublk_store; then
+	have=$(rs_features)
+	if rs_feature_in "$have" zublk_store; then
 		echo "$none/store"
-	elif [[ $1 == ram ]] && rs_has_feature auto_buf_reg; then
+	elif [[ $1 == ram ]] && rs_feature_in "$have" auto_buf_reg; then
 		echo zc/autobuf
-	elif rs_has_feature user_copy; then
+	elif rs_feature_in "$have" user_copy; then
 		echo "$none/ucopy"
-	elif rs_has_feature zublk_pin_buf; then
+	elif rs_feature_in "$have" zublk_pin_buf; then
 		echo classic/pinned
 	else
 		echo classic/buf
@@ -251,14 +252,25 @@ rs_require_feature() {
 	have=$("$RAMSRV" features --ctrl "$ZUBLK_CTRL" 2>&1) ||
 		{ echo "cannot read the features of $ZUBLK_CTRL: $have"; return 1; }
 	for f in "$@"; do
-		[[ " $have " == *" $f "* ]] ||
+		rs_feature_in "$have" "$f" ||
 			{ echo "the driver of $ZUBLK_CTRL does not offer $f (GET_FEATURES: $have)"; return 1; }
 	done
 }
 
+# rs_features: what `ramsrv features` prints for the driver under $ZUBLK_CTRL
+# (its GET_FEATURES in hex, then the names of its bits; nothing on error).
+rs_features() {
+	"$RAMSRV" features --ctrl "$ZUBLK_CTRL" 2>/dev/null
+}
+
+# rs_feature_in FEATURES NAME: FEATURES (rs_features' output) names NAME.
+rs_feature_in() {
+	[[ " $1 " == *" $2 "* ]]
+}
+
 # rs_has_feature NAME: the driver under $ZUBLK_CTRL reports NAME.
 rs_has_feature() {
-	[[ " $("$RAMSRV" features --ctrl "$ZUBLK_CTRL" 2>/dev/null) " == *" $1 "* ]]
+	rs_feature_in "$(rs_features)" "$1"
 }
 
 # rs_leftovers: the device nodes under $ZUBLK_CTRL and ramsrv's state entries.
