@@ -82,6 +82,7 @@ endif
 userspace:
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs; fi
+	@if [ -f bench/Makefile ]; then $(MAKE) -C bench; fi
 
 # The drop-in ublk_drv.ko too (drv/dropin/), for tests/zublk/060.
 test-build: deps
@@ -133,6 +134,7 @@ clean:
 	rm -rf build
 	@if [ -f ramsrv/Makefile ]; then $(MAKE) -C ramsrv clean; fi
 	@if [ -f tests/progs/Makefile ]; then $(MAKE) -C tests/progs clean; fi
+	@if [ -f bench/Makefile ]; then $(MAKE) -C bench clean; fi
 
 .PHONY: all deps build module userspace test-build test demo bench perfcheck stress fuzz \
 	dkms dkms-remove kselftest-build kselftest clean
